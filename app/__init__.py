@@ -1,0 +1,1 @@
+"""Kehu (客户): an intranet CRM for a Chinese company's sales and service staff."""

@@ -1,0 +1,119 @@
+"""The `kehu` command: migrate, create accounts, generate demo data, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+
+from rich.console import Console
+
+console = Console()
+
+
+async def migrate() -> None:
+    """Bring the database schema up to date and seed the option lists. Safe to run again."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from app import db
+    from app.options.service import seed_defaults
+
+    await db.prepare()
+    result = await run_forwards(app_name="all")
+    if not result.success:
+        raise SystemExit(f"migration failed: {result.message}")
+    added = await seed_defaults()
+    if added:
+        console.print(f"seeded {added} option list entries")
+
+
+async def createuser(username: str, password: str | None, name: str, role: str) -> None:
+    from app.accounts.service import AccountError, create_account
+    from app.accounts.tables import Role
+
+    shown = password is None
+    password = password or secrets.token_urlsafe(12)
+    try:
+        await create_account(username=username, password=password, name=name or username, role=Role(role))
+    except AccountError as error:
+        raise SystemExit(f"{error.field}: {error.message}") from error
+    console.print(f"created {role} [bold]{username}[/bold]")
+    if shown:
+        console.print(f"password: [bold]{password}[/bold]  (shown once; change it after logging in)")
+
+
+async def bootstrap(customers: int) -> None:
+    """What `make run` needs on a fresh database: the schema, a first admin, and demo customers when empty."""
+    from app.accounts.tables import Account
+    from app.customers.tables import Customer
+    from app.demo import generate
+
+    await migrate()
+    if not await Account.exists():
+        await createuser("admin", None, "系统管理员", "admin")
+    if not await Customer.exists():
+        await generate(customers=customers, console=console)
+
+
+def serve(host: str, port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:app", host=host, port=port, workers=workers, reload=reload, proxy_headers=False, log_level="info"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="kehu", description="Kehu (客户) CRM")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+
+    create = commands.add_parser("createuser", help="create a login")
+    create.add_argument("username")
+    create.add_argument("--role", choices=["staff", "supervisor", "admin"], default="staff")
+    create.add_argument("--name", default="", help="display name, e.g. 王芳")
+    create.add_argument(
+        "--password", default=os.environ.get("KEHU_PASSWORD"), help="default: $KEHU_PASSWORD, else generated"
+    )
+
+    demo = commands.add_parser("demo", help="generate realistic Chinese demo data")
+    demo.add_argument("--customers", type=int, default=300)
+    demo.add_argument("--followups-per-customer", type=float, default=None)
+    demo.add_argument("--seed", type=int, default=None)
+
+    boot = commands.add_parser("bootstrap", help="migrate; first admin and demo data when the database is empty")
+    boot.add_argument("--customers", type=int, default=300)
+
+    run = commands.add_parser("serve", help="serve the web application")
+    run.add_argument("--host", default=os.environ.get("KEHU_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--workers", type=int, default=int(os.environ.get("KEHU_WORKERS", "1")))
+    run.add_argument("--reload", action="store_true")
+
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        asyncio.run(migrate())
+    elif args.command == "createuser":
+        asyncio.run(createuser(args.username, args.password, args.name, args.role))
+    elif args.command == "demo":
+        from app.demo import generate
+
+        asyncio.run(
+            generate(
+                customers=args.customers,
+                followups_per_customer=args.followups_per_customer,
+                seed=args.seed,
+                console=console,
+            )
+        )
+    elif args.command == "bootstrap":
+        asyncio.run(bootstrap(args.customers))
+    elif args.command == "serve":
+        serve(args.host, args.port, args.workers, args.reload)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

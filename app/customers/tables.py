@@ -1,0 +1,96 @@
+from enum import Enum
+
+from piccolo.columns import BigInt, Boolean, Date, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.accounts.tables import Account
+from app.options.tables import OptionItem
+
+
+class Kind(str, Enum):
+    prospect = "prospect"
+    member = "member"
+
+
+class Origin(str, Enum):
+    own = "own"
+    external = "external"
+
+
+class Tier(str, Enum):
+    a = "A"
+    b = "B"
+    c = "C"
+
+
+class ProjectStatus(str, Enum):
+    negotiating = "negotiating"
+    in_progress = "in_progress"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class Customer(Table):
+    name = Varchar(length=200, index=True)
+    # The name without legal-form suffixes and province/city prefixes, for the duplicate warning.
+    name_key = Varchar(length=200, index=True)
+    kind = Varchar(length=10, choices=Kind, default=Kind.prospect)
+    origin = Varchar(length=10, choices=Origin, default=Origin.own)
+    company = Varchar(length=200, default="")
+    title = Varchar(length=100, default="")
+    # Stored normalised (digits, no +86) so the duplicate check and search compare like with like.
+    mobile = Varchar(length=20, default="", index=True)
+    phone = Varchar(length=40, default="")
+    email = Varchar(length=200, default="", index=True)
+    wechat = Varchar(length=100, default="", index=True)
+    province = Varchar(length=20, default="", index=True)
+    city = Varchar(length=40, default="")
+    address = Varchar(length=300, default="")
+    industry = ForeignKey(OptionItem, null=True)
+    source_channel = ForeignKey(OptionItem, null=True)
+    utm_source = Varchar(length=200, default="")
+    utm_medium = Varchar(length=200, default="")
+    utm_campaign = Varchar(length=200, default="")
+    needs = Text(default="")
+    characteristics = Text(default="")
+    consumption_habits = Text(default="")
+    budget_band = ForeignKey(OptionItem, null=True)
+    value_tier = Varchar(length=1, choices=Tier, null=True, default=None)
+    tier_pinned = Boolean(default=False)
+    owner = ForeignKey(Account, null=True)
+    last_contact_at = Timestamptz(null=True, default=None, index=True)
+    next_follow_up_at = Timestamptz(null=True, default=None)
+    converted_at = Timestamptz(null=True, default=None)
+    created_by = ForeignKey(Account, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class Contact(Table):
+    """A person at a customer (联系人)."""
+
+    customer = ForeignKey(Customer, null=False, index=True)
+    name = Varchar(length=100)
+    title = Varchar(length=100, default="")
+    mobile = Varchar(length=20, default="", index=True)
+    email = Varchar(length=200, default="")
+    wechat = Varchar(length=100, default="")
+    decision_maker = Boolean(default=False)
+    created_at = Timestamptz(default=TimestamptzNow())
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class Project(Table):
+    """A project done together with a customer (合作项目)."""
+
+    customer = ForeignKey(Customer, null=False, index=True)
+    name = Varchar(length=200)
+    # Money is exact: whole fen (0.01 CNY), never a float.
+    amount_fen = BigInt(default=0)
+    signed_on = Date(null=True, default=None)
+    status = Varchar(length=20, choices=ProjectStatus, default=ProjectStatus.negotiating)
+    notes = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    deleted_at = Timestamptz(null=True, default=None)

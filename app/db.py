@@ -1,0 +1,36 @@
+"""Database plumbing shared by every service: transactions and engine-specific set-up."""
+
+from __future__ import annotations
+
+from piccolo.engine.base import Engine
+from piccolo.engine.finder import engine_finder
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+
+def engine() -> Engine:
+    found = engine_finder()
+    if found is None:
+        raise RuntimeError("piccolo_conf.py defines no engine")
+    return found
+
+
+def is_sqlite() -> bool:
+    return isinstance(engine(), SQLiteEngine)
+
+
+def transaction():  # noqa: ANN201 - Piccolo's transaction types differ per engine
+    """One transaction for a write and its audit and outbox rows.
+
+    On SQLite it is IMMEDIATE: a read-then-write in a DEFERRED transaction fails with "database is locked"
+    when another writer got there first, instead of waiting for the busy timeout.
+    """
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        return db.transaction(transaction_type=TransactionType.immediate)
+    return db.transaction()
+
+
+async def prepare() -> None:
+    """Engine settings that live in the database file: WAL lets readers go on while one writer writes."""
+    if is_sqlite():
+        await engine().run_ddl("PRAGMA journal_mode=WAL")

@@ -1,0 +1,93 @@
+"""Translations (Babel catalogs in app/locale) and the display formats for dates and money.
+
+The language is chosen per request (the account's choice, else the `lang` cookie, else KEHU_LANGUAGE) and kept in
+a context variable, so `_()` in Python and in templates speaks the same language within one request.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date as babel_format_date
+from babel.numbers import format_decimal
+from babel.support import LazyProxy, NullTranslations, Translations
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+LANGUAGES = {"zh-CN": "zh_CN", "en": "en"}
+DEFAULT_LANGUAGE = "zh-CN"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+_language: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
+
+
+def normalise_language(value: str | None) -> str | None:
+    """'zh-cn', 'zh_CN', 'zh' → 'zh-CN'; 'en-US' → 'en'; anything else → None."""
+    if not value:
+        return None
+    value = value.strip().replace("_", "-").lower()
+    if value.startswith("zh"):
+        return "zh-CN"
+    if value.startswith("en"):
+        return "en"
+    return None
+
+
+def set_language(language: str | None) -> None:
+    _language.set(normalise_language(language) or DEFAULT_LANGUAGE)
+
+
+def current_language() -> str:
+    return _language.get()
+
+
+@cache
+def _translations(language: str) -> NullTranslations:
+    return Translations.load(str(LOCALE_DIR), [LANGUAGES[language]], domain="messages")
+
+
+def gettext(message: str, **variables: object) -> str:
+    text = _translations(current_language()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
+    text = _translations(current_language()).ngettext(singular, plural, n)
+    variables.setdefault("num", n)
+    return text % variables
+
+
+_ = gettext
+
+
+def lazy_gettext(message: str) -> LazyProxy:
+    """For module-level labels, translated when shown rather than when imported."""
+    return LazyProxy(gettext, message, enable_cache=False)
+
+
+def local(value: datetime) -> datetime:
+    return value.astimezone(SHANGHAI)
+
+
+def format_datetime(value: datetime | None) -> str:
+    return local(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def format_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = local(value).date()
+    return babel_format_date(value, "yyyy-MM-dd", locale=LANGUAGES[current_language()])
+
+
+def format_money(fen: int | None) -> str:
+    """Whole fen → '¥1,234,567.50'."""
+    if fen is None:
+        return ""
+    amount = Decimal(fen) / 100
+    return "¥" + format_decimal(amount, format="#,##0.00", locale="en")

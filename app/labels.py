@@ -1,0 +1,42 @@
+"""Display names for the fixed choices stored in the database, translated when shown."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from app.i18n import _, current_language
+
+
+def label(value: Enum | str | None) -> str:
+    """The translated name of a role, kind, origin, tier or status; '' for None."""
+    if value is None:
+        return ""
+    key = value.value if isinstance(value, Enum) else value
+    names = {
+        "staff": _("Staff"),
+        "supervisor": _("Supervisor"),
+        "admin": _("Admin"),
+        "prospect": _("Prospect"),
+        "member": _("Member"),
+        "own": _("Own data"),
+        "external": _("External data"),
+        "A": _("Tier A"),
+        "B": _("Tier B"),
+        "C": _("Tier C"),
+        "negotiating": _("Negotiating"),
+        "in_progress": _("In progress"),
+        "completed": _("Completed"),
+        "cancelled": _("Cancelled"),
+        "new": _("New"),
+        "handled": _("Handled"),
+    }
+    return names.get(key, key)
+
+
+def option_label(row: dict | None, prefix: str = "") -> str:
+    """An option list entry's label in the current language (English falls back to the Chinese label)."""
+    if not row:
+        return ""
+    label_zh = row.get(f"{prefix}label") or ""
+    label_en = row.get(f"{prefix}label_en") or ""
+    return label_en if current_language() == "en" and label_en else label_zh

@@ -1,0 +1,212 @@
+"""create_app(): the one place where routes, plugins, middleware and configuration are wired."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import ResponseHeader
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.plugins.htmx import HTMXPlugin, HTMXRequest
+from litestar.response import Redirect, Template
+from litestar.security.session_auth import SessionAuth
+from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.template.config import TemplateConfig
+
+from app import db, i18n
+from app.labels import label, option_label
+from app.accounts import service as accounts
+from app.accounts.routes import AccountController, AdminController, LoginController
+from app.config import ROOT, get_settings
+from app.customers.routes import CustomerController
+from app.feedback.routes import FeedbackController
+from app.followups.routes import FollowUpController
+from app.options.routes import OptionController
+
+# Routes anyone may reach without logging in.
+PUBLIC_PATHS = ["^/login", "^/static/", "^/health$"]
+
+SECURITY_HEADERS = [
+    ResponseHeader(
+        name="Content-Security-Policy",
+        value=(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+            "frame-ancestors 'none'"
+        ),
+    ),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+]
+
+
+async def retrieve_user(session: dict[str, Any], connection: ASGIConnection) -> accounts.CurrentUser | None:
+    user_id = session.get("user_id")
+    return await accounts.load_user(user_id) if isinstance(user_id, int) else None
+
+
+def set_language(request: Request) -> None:
+    """Speak the user's language for the rest of this request: account choice, then cookie, then the default."""
+    user = request.scope.get("user")
+    language = getattr(user, "language", None) or request.cookies.get("lang") or get_settings().language
+    i18n.set_language(language)
+
+
+def _error_page(request: Request, status_code: int, title: str, message: str = "") -> Response[Any]:
+    if isinstance(request, HTMXRequest) and request.htmx and status_code < 500:
+        # htmx does not swap 4xx: let it show the message in the notice area instead of failing silently.
+        return Template(
+            template_name="_notice.html",
+            context={"message": message or title, "level": "error"},
+            status_code=status_code,
+            headers={"HX-Retarget": "#notices", "HX-Reswap": "beforeend"},
+        )
+    return Template(
+        template_name="error.html",
+        context={"status_code": status_code, "title": title, "message": message},
+        status_code=status_code,
+    )
+
+
+def on_not_authorized(request: Request, exc: Exception) -> Response[Any]:
+    """Anonymous intranet requests go to the login page (htmx gets HX-Redirect so the whole page moves)."""
+    target = "/login?next=" + quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    if request.headers.get("hx-request"):
+        return Response(content=None, status_code=401, headers={"HX-Redirect": target})
+    return Redirect(path=target, status_code=303)
+
+
+def on_http_error(request: Request, exc: Exception) -> Response[Any]:
+    set_language(request)
+    status_code = getattr(exc, "status_code", 500)
+    titles = {
+        400: i18n._("The request could not be understood."),
+        403: i18n._("You do not have access to this page."),
+        404: i18n._("Not found."),
+        405: i18n._("This action is not allowed here."),
+        429: i18n._("Too many attempts. Please wait a minute and try again."),
+    }
+    title = titles.get(status_code) or i18n._("Something went wrong.")
+    if isinstance(exc, NotAuthorizedException):
+        return on_not_authorized(request, exc)
+    return _error_page(request, status_code, title)
+
+
+def on_server_error(request: Request, exc: Exception) -> Response[Any]:
+    request.logger.exception("unhandled error", exc_info=exc)
+    set_language(request)
+    return _error_page(request, HTTP_500_INTERNAL_SERVER_ERROR, i18n._("Something went wrong."))
+
+
+def _jinja() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(ROOT / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(current_language=i18n.current_language, label=label, option_label=option_label)
+    env.filters.update(
+        datetime=i18n.format_datetime,
+        date=i18n.format_date,
+        money=i18n.format_money,
+    )
+    return env
+
+
+@get("/health", exclude_from_auth=True, sync_to_thread=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/", sync_to_thread=False)
+def home() -> Redirect:
+    return Redirect(path="/customers", status_code=303)
+
+
+def _session_secret(secret_key: str) -> bytes:
+    return hashlib.sha256(("kehu-session:" + secret_key).encode()).digest()
+
+
+async def _on_startup() -> None:
+    await db.prepare()
+
+
+def create_app() -> Litestar:
+    settings = get_settings()
+    session_auth = SessionAuth[accounts.CurrentUser, Any](
+        retrieve_user_handler=retrieve_user,
+        session_backend_config=CookieBackendConfig(
+            secret=_session_secret(settings.secret_key),
+            httponly=True,
+            samesite="lax",
+            secure=settings.secure_cookies,
+            max_age=14 * 24 * 3600,
+        ),
+        exclude=PUBLIC_PATHS,
+    )
+    login_rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.login_attempts_per_minute),
+        check_throttle_handler=lambda request: request.method == "POST" and request.url.path == "/login",
+    )
+    csrf = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+        cookie_secure=settings.secure_cookies,
+    )
+    static_dir = Path(ROOT / "static")
+    return Litestar(
+        route_handlers=[
+            health,
+            home,
+            LoginController,
+            AccountController,
+            AdminController,
+            OptionController,
+            CustomerController,
+            FollowUpController,
+            FeedbackController,
+            create_static_files_router(path="/static", directories=[static_dir], opt={"exclude_from_auth": True}),
+        ],
+        on_app_init=[session_auth.on_app_init],
+        on_startup=[_on_startup],
+        middleware=[login_rate_limit.middleware],
+        before_request=set_language,
+        csrf_config=csrf,
+        plugins=[HTMXPlugin()],
+        request_class=HTMXRequest,
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(_jinja())),
+        response_headers=SECURITY_HEADERS,
+        exception_handlers={
+            NotAuthorizedException: on_not_authorized,
+            PermissionDeniedException: on_http_error,
+            NotFoundException: on_http_error,
+            TooManyRequestsException: on_http_error,
+            HTTPException: on_http_error,
+            HTTP_500_INTERNAL_SERVER_ERROR: on_server_error,
+        },
+        debug=settings.debug,
+    )
+
+
+app = create_app()

@@ -1,0 +1,64 @@
+"""What every route shares: the current user, fragment-or-page rendering, form reading, redirects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
+from litestar.response import Redirect, Response, Template
+
+from app.accounts.service import CurrentUser
+
+
+def user_of(request: Request) -> CurrentUser:
+    return request.user
+
+
+def wants_fragment(request: HTMXRequest, *targets: str) -> bool:
+    """True when htmx asked to swap one of these elements (not a boosted page load, which gets the whole page)."""
+    htmx = request.htmx
+    return bool(htmx) and not htmx.boosted and htmx.target in targets
+
+
+def render(template: str, status_code: int = 200, **context: Any) -> Template:
+    return HTMXTemplate(template_name=template, context=context, status_code=status_code)
+
+
+def see_other(url: str) -> Redirect:
+    """Post/redirect/get: after a form post, the browser fetches the result with GET."""
+    return Redirect(path=url, status_code=303)
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """The submitted form as plain strings (first value of each field), or 400 for a malformed body."""
+    form = await request.form()
+    data: dict[str, str] = {}
+    for key in form:
+        value = form.get(key)
+        if isinstance(value, str):
+            data[key] = value
+    return data
+
+
+def form_list(form: Any, key: str) -> list[str]:
+    return [value for value in form.getall(key, []) if isinstance(value, str)]
+
+
+def not_found() -> NotFoundException:
+    return NotFoundException()
+
+
+def require_supervisor(user: CurrentUser) -> None:
+    if not user.is_supervisor:
+        raise PermissionDeniedException()
+
+
+def require_admin(user: CurrentUser) -> None:
+    if not user.is_admin:
+        raise PermissionDeniedException()
+
+
+def empty(status_code: int = 204) -> Response[None]:
+    return Response(content=None, status_code=status_code)
