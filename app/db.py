@@ -18,7 +18,7 @@ def is_sqlite() -> bool:
     return isinstance(engine(), SQLiteEngine)
 
 
-def transaction():  # noqa: ANN201 - Piccolo's transaction types differ per engine
+def transaction():
     """One transaction for a write and its audit and outbox rows.
 
     On SQLite it is IMMEDIATE: a read-then-write in a DEFERRED transaction fails with "database is locked"

@@ -30,13 +30,13 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template.config import TemplateConfig
 
 from app import db, i18n
-from app.labels import label, option_label
 from app.accounts import service as accounts
 from app.accounts.routes import AccountController, AdminController, LoginController
 from app.config import ROOT, get_settings
 from app.customers.routes import CustomerController
 from app.feedback.routes import FeedbackController
 from app.followups.routes import FollowUpController
+from app.labels import label, option_label
 from app.options.routes import OptionController
 
 # Routes anyone may reach without logging in.

@@ -105,8 +105,12 @@ def normalise_city(province: str, value: str) -> str:
 # Place names that may open a company name: longest first so '昆明市' is stripped before '昆明'.
 PLACE_PREFIXES: tuple[str, ...] = tuple(
     sorted(
-        {name for province, cities in PROVINCES.items() for place in (province, *cities) for name in
-         (place, short_name(place))},
+        {
+            name
+            for province, cities in PROVINCES.items()
+            for place in (province, *cities)
+            for name in (place, short_name(place))
+        },
         key=len,
         reverse=True,
     )

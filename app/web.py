@@ -31,6 +31,14 @@ def see_other(url: str) -> Redirect:
     return Redirect(path=url, status_code=303)
 
 
+def go_to(request: HTMXRequest, url: str) -> Response[None] | Redirect:
+    """After an action, show another page: htmx is told to load it (and push its URL), a plain browser is
+    redirected. Boosted requests follow a 303 themselves."""
+    if request.htmx and not request.htmx.boosted:
+        return Response(content=None, status_code=200, headers={"HX-Location": url})
+    return see_other(url)
+
+
 async def form_data(request: Request) -> dict[str, str]:
     """The submitted form as plain strings (first value of each field), or 400 for a malformed body."""
     form = await request.form()

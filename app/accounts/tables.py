@@ -1,11 +1,11 @@
-from enum import Enum
+from enum import StrEnum
 
 from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import ForeignKey, Timestamptz, Varchar
 from piccolo.table import Table
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     staff = "staff"
     supervisor = "supervisor"
     admin = "admin"

@@ -1,4 +1,4 @@
-from enum import Enum
+from enum import StrEnum
 
 from piccolo.columns import BigInt, Boolean, Date, ForeignKey, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
@@ -8,23 +8,23 @@ from app.accounts.tables import Account
 from app.options.tables import OptionItem
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     prospect = "prospect"
     member = "member"
 
 
-class Origin(str, Enum):
+class Origin(StrEnum):
     own = "own"
     external = "external"
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     a = "A"
     b = "B"
     c = "C"
 
 
-class ProjectStatus(str, Enum):
+class ProjectStatus(StrEnum):
     negotiating = "negotiating"
     in_progress = "in_progress"
     completed = "completed"

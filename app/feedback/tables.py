@@ -1,4 +1,4 @@
-from enum import Enum
+from enum import StrEnum
 
 from piccolo.columns import BigInt, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
@@ -8,7 +8,7 @@ from app.accounts.tables import Account
 from app.customers.tables import Customer
 
 
-class FeedbackStatus(str, Enum):
+class FeedbackStatus(StrEnum):
     new = "new"
     handled = "handled"
 

@@ -3,8 +3,8 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from app.accounts.tables import Account
-from app.options.tables import OptionItem
 from app.customers.tables import Contact, Customer
+from app.options.tables import OptionItem
 
 
 class FollowUp(Table):

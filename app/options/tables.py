@@ -1,10 +1,10 @@
-from enum import Enum
+from enum import StrEnum
 
 from piccolo.columns import Boolean, Integer, Varchar
 from piccolo.table import Table
 
 
-class OptionKind(str, Enum):
+class OptionKind(StrEnum):
     source_channel = "source_channel"
     industry = "industry"
     budget_band = "budget_band"

@@ -1,0 +1,511 @@
+"""Customer pages: the list with tabs and filters, the new-customer form with its duplicate warning, and the
+customer page where every field, contact and project is edited in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, post, put
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Response, Template
+
+from app.accounts import service as accounts
+from app.customers import service
+from app.customers.service import FIELDS, CustomerFilters, FormErrors, NotVisible
+from app.customers.tables import ProjectStatus
+from app.feedback import service as feedback
+from app.followups import service as followups
+from app.options import service as options
+from app.options.tables import OptionKind
+from app.regions import PROVINCES
+from app.web import form_data, go_to, render, see_other, user_of, wants_fragment
+
+
+async def _filter_choices(user: accounts.CurrentUser) -> dict[str, Any]:
+    lists = await options.all_options()
+    return {
+        "channels": lists[OptionKind.source_channel.value],
+        "budgets": lists[OptionKind.budget_band.value],
+        "owners": await accounts.assignable_accounts() if user.is_supervisor else [],
+        "provinces": list(PROVINCES),
+        "cities_by_province": PROVINCES,
+    }
+
+
+async def _field_context(customer: dict[str, Any], field_name: FromPath[str]) -> dict[str, Any]:
+    spec = FIELDS[field_name]
+    context: dict[str, Any] = {"customer": customer, "spec": spec, "choices": service.choices(field_name)}
+    if spec.option_kind is not None:
+        context["options"] = await options.options(spec.option_kind)
+    if field_name == "city":
+        context["cities"] = PROVINCES.get(customer["province"], [])
+    return context
+
+
+def _spec_or_404(field_name: FromPath[str]) -> None:
+    if field_name not in FIELDS:
+        raise NotFoundException()
+
+
+class CustomerController(Controller):
+    path = "/customers"
+
+    @get("/")
+    async def index(self, request: HTMXRequest) -> Template:
+        user = user_of(request)
+        filters = CustomerFilters.from_query(dict(request.query_params))
+        page = await service.list_customers(user, filters)
+        context = {"page": page, "filters": filters, "active_nav": "customers"}
+        if wants_fragment(request, "customer-results"):
+            return render("customers/_results.html", **context, oob_city=True, cities_by_province=PROVINCES)
+        return render("customers/index.html", **context, **await _filter_choices(user))
+
+    @get("/new")
+    async def new(self, request: HTMXRequest) -> Template:
+        return await self._new_form(request, {"origin": "own"}, {})
+
+    async def _new_form(
+        self,
+        request: HTMXRequest,
+        form: dict[str, str],
+        errors: dict[str, str],
+        duplicates: list[service.Duplicate] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        lists = await options.all_options()
+        return render(
+            "customers/new.html",
+            status_code=status_code,
+            form=form,
+            errors=errors,
+            duplicates=duplicates or [],
+            fields=FIELDS,
+            field_names=service.NEW_CUSTOMER_FIELDS,
+            lists=lists,
+            provinces=list(PROVINCES),
+            cities=PROVINCES.get(form.get("province", ""), []),
+            origin_choices=service.choices("origin"),
+            active_nav="customers",
+        )
+
+    @post("/duplicates")
+    async def duplicates(self, request: HTMXRequest) -> Template:
+        """The live duplicate warning under the new-customer form, refreshed as the user types."""
+        form = await form_data(request)
+        found = await service.find_duplicates(
+            user_of(request),
+            name=form.get("name", ""),
+            mobile=form.get("mobile", ""),
+            email=form.get("email", ""),
+            wechat=form.get("wechat", ""),
+        )
+        return render("customers/_duplicates.html", duplicates=found)
+
+    @post("/")
+    async def create(self, request: HTMXRequest) -> Response[Any]:
+        """Save a new customer. Possible duplicates are shown first; "save anyway" confirms."""
+        user = user_of(request)
+        form = await form_data(request)
+        if not form.get("confirm_duplicates"):
+            found = await service.find_duplicates(
+                user,
+                name=form.get("name", ""),
+                mobile=form.get("mobile", ""),
+                email=form.get("email", ""),
+                wechat=form.get("wechat", ""),
+            )
+            if found:
+                return await self._new_form(request, form, {}, found)
+        try:
+            customer_id = await service.create_customer(user, form)
+        except FormErrors as error:
+            return await self._new_form(request, form, error.errors, status_code=422)
+        return go_to(request, f"/customers/{customer_id}")
+
+    @get("/{customer_id:int}")
+    async def detail(self, request: HTMXRequest, customer_id: FromPath[int]) -> Template:
+        user = user_of(request)
+        try:
+            customer = await service.get_customer(user, customer_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        context: dict[str, Any] = {
+            "customer": customer,
+            "contact_form": {},
+            "contact_errors": {},
+            "project_form": {},
+            "project_errors": {},
+            "fields": FIELDS,
+            "contacts": await service.contacts_of(customer_id),
+            "projects": await service.projects_of(customer_id),
+            "history": await service.history_of(customer_id),
+            "owners": await accounts.assignable_accounts() if user.is_supervisor else [],
+            "project_statuses": list(ProjectStatus),
+            "active_nav": "customers",
+        }
+        context.update(await followups.section_context(user, customer))
+        context.update(await feedback.customer_section_context(user, customer))
+        return render("customers/detail.html", **context)
+
+    # -- click-to-edit fields -------------------------------------------------------------------------------
+
+    @get("/{customer_id:int}/fields/{field_name:str}")
+    async def show_field(self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]) -> Template:
+        _spec_or_404(field_name)
+        try:
+            customer = await service.get_customer(user_of(request), customer_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        return render("customers/_field.html", **await _field_context(customer, field_name))
+
+    @get("/{customer_id:int}/fields/{field_name:str}/edit")
+    async def edit_field(self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]) -> Template:
+        _spec_or_404(field_name)
+        user = user_of(request)
+        if FIELDS[field_name].supervisor_only and not user.is_supervisor:
+            raise PermissionDeniedException()
+        try:
+            customer = await service.get_customer(user, customer_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        context = await _field_context(customer, field_name)
+        if not wants_fragment(request, f"field-{field_name}"):
+            return render("customers/edit_field.html", **context, value=None, error=None)
+        return render("customers/_field_edit.html", **context, value=None, error=None)
+
+    @put("/{customer_id:int}/fields/{field_name:str}")
+    async def save_field(
+        self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]
+    ) -> Response[Any]:
+        return await self._save_field(request, customer_id, field_name)
+
+    @post("/{customer_id:int}/fields/{field_name:str}")
+    async def save_field_form(
+        self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]
+    ) -> Response[Any]:
+        """The same save for a browser without JavaScript, which can only POST."""
+        return await self._save_field(request, customer_id, field_name)
+
+    async def _save_field(
+        self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]
+    ) -> Response[Any]:
+        _spec_or_404(field_name)
+        user = user_of(request)
+        raw = (await form_data(request)).get("value", "")
+        try:
+            await service.update_field(user, customer_id, field_name, raw)
+            customer = await service.get_customer(user, customer_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        except PermissionError:
+            raise PermissionDeniedException() from None
+        except FormErrors as error:
+            customer = await service.get_customer(user, customer_id)
+            context = await _field_context(customer, field_name)
+            template = "customers/_field_edit.html" if request.htmx else "customers/edit_field.html"
+            return render(template, status_code=422, **context, value=raw, error=error.errors[field_name])
+        if not request.htmx:
+            return see_other(f"/customers/{customer_id}")
+        context = await _field_context(customer, field_name)
+        if field_name == "province":
+            # The city may have been cleared with the province: refresh it out of band.
+            context["also_city"] = await _field_context(customer, "city")
+        return render("customers/_field.html", **context)
+
+    # -- actions --------------------------------------------------------------------------------------------
+
+    @post("/{customer_id:int}/convert")
+    async def convert(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+        try:
+            await service.convert_to_member(user_of(request), customer_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        return see_other(f"/customers/{customer_id}")
+
+    @post("/{customer_id:int}/owner")
+    async def reassign(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+        user = user_of(request)
+        raw = (await form_data(request)).get("owner", "").strip()
+        owner_id = None if raw in ("", "pool") else (int(raw) if raw.isdigit() and len(raw) < 10 else -1)
+        try:
+            await service.set_owner(user, customer_id, owner_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        except PermissionError:
+            raise PermissionDeniedException() from None
+        except FormErrors as error:
+            return render("_notice.html", status_code=422, message=error.errors["owner"], level="error")
+        return see_other(f"/customers/{customer_id}")
+
+    @post("/{customer_id:int}/claim")
+    async def claim(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+        """Staff take a customer from the public pool."""
+        user = user_of(request)
+        try:
+            await service.set_owner(user, customer_id, user.account_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        except PermissionError:
+            raise PermissionDeniedException() from None
+        return see_other(f"/customers/{customer_id}")
+
+    @get("/{customer_id:int}/delete")
+    async def confirm_delete(self, request: HTMXRequest, customer_id: FromPath[int]) -> Template:
+        """The confirmation page a browser without JavaScript sees (htmx asks with hx-confirm instead)."""
+        try:
+            customer = await service.get_customer(user_of(request), customer_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        return render("customers/confirm_delete.html", customer=customer, active_nav="customers")
+
+    @post("/{customer_id:int}/delete")
+    async def delete(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+        try:
+            await service.soft_delete(user_of(request), customer_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        return go_to(request, "/customers")
+
+    @get("/deleted")
+    async def trash(self, request: HTMXRequest) -> Template:
+        if not user_of(request).is_admin:
+            raise PermissionDeniedException()
+        return render("customers/deleted.html", customers=await service.deleted_customers(), active_nav="customers")
+
+    @post("/{customer_id:int}/restore")
+    async def restore(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+        try:
+            await service.restore(user_of(request), customer_id)
+        except PermissionError:
+            raise PermissionDeniedException() from None
+        except NotVisible:
+            raise NotFoundException() from None
+        return see_other(f"/customers/{customer_id}")
+
+    # -- contacts -------------------------------------------------------------------------------------------
+
+    async def _contacts_section(
+        self,
+        request: HTMXRequest,
+        customer_id: FromPath[int],
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        customer = await service.get_customer(user_of(request), customer_id)
+        return render(
+            "customers/_contacts.html",
+            status_code=status_code,
+            customer=customer,
+            contacts=await service.contacts_of(customer_id),
+            contact_form=form or {},
+            contact_errors=errors or {},
+        )
+
+    @post("/{customer_id:int}/contacts")
+    async def add_contact(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+        form = await form_data(request)
+        try:
+            await service.add_contact(user_of(request), customer_id, form)
+        except NotVisible:
+            raise NotFoundException() from None
+        except FormErrors as error:
+            return await self._contacts_section(request, customer_id, form, error.errors, 422)
+        if not request.htmx:
+            return see_other(f"/customers/{customer_id}#contacts")
+        return await self._contacts_section(request, customer_id)
+
+    @get("/{customer_id:int}/contacts/{contact_id:int}")
+    async def show_contact(
+        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
+    ) -> Template:
+        try:
+            contact = await service.get_contact(user_of(request), customer_id, contact_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        return render("customers/_contact_row.html", customer={"id": customer_id}, contact=contact)
+
+    @get("/{customer_id:int}/contacts/{contact_id:int}/edit")
+    async def edit_contact(
+        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
+    ) -> Template:
+        try:
+            contact = await service.get_contact(user_of(request), customer_id, contact_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        form = {**contact, "mobile": contact["mobile_display"]}
+        template = "customers/_contact_row_edit.html" if request.htmx else "customers/edit_row.html"
+        return render(
+            template,
+            fragment="customers/_contact_row_edit.html",
+            customer={"id": customer_id},
+            contact=contact,
+            form=form,
+            errors={},
+        )
+
+    @put("/{customer_id:int}/contacts/{contact_id:int}")
+    async def save_contact(
+        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
+    ) -> Response[Any]:
+        return await self._save_contact(request, customer_id, contact_id)
+
+    @post("/{customer_id:int}/contacts/{contact_id:int}")
+    async def save_contact_form(
+        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
+    ) -> Response[Any]:
+        return await self._save_contact(request, customer_id, contact_id)
+
+    async def _save_contact(
+        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
+    ) -> Response[Any]:
+        user = user_of(request)
+        form = await form_data(request)
+        try:
+            await service.update_contact(user, customer_id, contact_id, form)
+            contact = await service.get_contact(user, customer_id, contact_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        except FormErrors as error:
+            contact = await service.get_contact(user, customer_id, contact_id)
+            template = "customers/_contact_row_edit.html" if request.htmx else "customers/edit_row.html"
+            return render(
+                template,
+                status_code=422,
+                fragment="customers/_contact_row_edit.html",
+                customer={"id": customer_id},
+                contact=contact,
+                form=form,
+                errors=error.errors,
+            )
+        if not request.htmx:
+            return see_other(f"/customers/{customer_id}#contacts")
+        return render("customers/_contact_row.html", customer={"id": customer_id}, contact=contact)
+
+    @post("/{customer_id:int}/contacts/{contact_id:int}/delete")
+    async def delete_contact(
+        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
+    ) -> Response[Any]:
+        try:
+            await service.delete_contact(user_of(request), customer_id, contact_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        if not request.htmx:
+            return see_other(f"/customers/{customer_id}#contacts")
+        return await self._contacts_section(request, customer_id)
+
+    # -- projects -------------------------------------------------------------------------------------------
+
+    async def _projects_section(
+        self,
+        request: HTMXRequest,
+        customer_id: FromPath[int],
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        customer = await service.get_customer(user_of(request), customer_id)
+        return render(
+            "customers/_projects.html",
+            status_code=status_code,
+            customer=customer,
+            projects=await service.projects_of(customer_id),
+            project_statuses=list(ProjectStatus),
+            project_form=form or {},
+            project_errors=errors or {},
+        )
+
+    @post("/{customer_id:int}/projects")
+    async def add_project(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+        form = await form_data(request)
+        try:
+            await service.add_project(user_of(request), customer_id, form)
+        except NotVisible:
+            raise NotFoundException() from None
+        except FormErrors as error:
+            return await self._projects_section(request, customer_id, form, error.errors, 422)
+        if not request.htmx:
+            return see_other(f"/customers/{customer_id}#projects")
+        return await self._projects_section(request, customer_id)
+
+    @get("/{customer_id:int}/projects/{project_id:int}")
+    async def show_project(
+        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
+    ) -> Template:
+        try:
+            project = await service.get_project(user_of(request), customer_id, project_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        return render("customers/_project_row.html", customer={"id": customer_id}, project=project)
+
+    @get("/{customer_id:int}/projects/{project_id:int}/edit")
+    async def edit_project(
+        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
+    ) -> Template:
+        try:
+            project = await service.get_project(user_of(request), customer_id, project_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        template = "customers/_project_row_edit.html" if request.htmx else "customers/edit_row.html"
+        return render(
+            template,
+            fragment="customers/_project_row_edit.html",
+            customer={"id": customer_id},
+            project=project,
+            form=service.project_form_values(project),
+            errors={},
+            project_statuses=list(ProjectStatus),
+        )
+
+    @put("/{customer_id:int}/projects/{project_id:int}")
+    async def save_project(
+        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
+    ) -> Response[Any]:
+        return await self._save_project(request, customer_id, project_id)
+
+    @post("/{customer_id:int}/projects/{project_id:int}")
+    async def save_project_form(
+        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
+    ) -> Response[Any]:
+        return await self._save_project(request, customer_id, project_id)
+
+    async def _save_project(
+        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
+    ) -> Response[Any]:
+        user = user_of(request)
+        form = await form_data(request)
+        try:
+            await service.update_project(user, customer_id, project_id, form)
+            project = await service.get_project(user, customer_id, project_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        except FormErrors as error:
+            project = await service.get_project(user, customer_id, project_id)
+            template = "customers/_project_row_edit.html" if request.htmx else "customers/edit_row.html"
+            return render(
+                template,
+                status_code=422,
+                fragment="customers/_project_row_edit.html",
+                customer={"id": customer_id},
+                project=project,
+                form=form,
+                errors=error.errors,
+                project_statuses=list(ProjectStatus),
+            )
+        if not request.htmx:
+            return see_other(f"/customers/{customer_id}#projects")
+        return render("customers/_project_row.html", customer={"id": customer_id}, project=project)
+
+    @post("/{customer_id:int}/projects/{project_id:int}/delete")
+    async def delete_project(
+        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
+    ) -> Response[Any]:
+        try:
+            await service.delete_project(user_of(request), customer_id, project_id)
+        except NotVisible:
+            raise NotFoundException() from None
+        if not request.htmx:
+            return see_other(f"/customers/{customer_id}#projects")
+        return await self._projects_section(request, customer_id)

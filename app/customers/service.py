@@ -1,0 +1,974 @@
+"""Customers: the permission scope, the list with its filters, the field rules, and every write to a customer,
+its contacts and its projects — each write in one transaction with its audit and search outbox rows."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from piccolo.columns.combination import And, Or, Where
+from piccolo.query.functions.aggregate import Count
+
+from app.accounts.service import CurrentUser
+from app.accounts.tables import Account
+from app.config import get_settings
+from app.core import service as core
+from app.customers import normalize
+from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, Tier
+from app.db import transaction
+from app.i18n import _
+from app.options.service import valid_option_id
+from app.options.tables import OptionKind
+from app.regions import PROVINCES, normalise_city, normalise_province
+
+PAGE_SIZE = 25
+
+
+class NotVisible(LookupError):
+    """The record does not exist, is deleted, or is outside the user's scope: the route answers 404."""
+
+
+class FormErrors(ValueError):
+    """Validation failed; `errors` maps each field to the message shown beside it."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scope
+
+
+def visible_customers(user: CurrentUser, *, include_deleted: bool = False) -> Where | And | Or:
+    """The one permission scope: staff see their own customers and the public pool; supervisors see all."""
+    live = Customer.deleted_at.is_not_null() if include_deleted else Customer.deleted_at.is_null()
+    if user.is_supervisor:
+        return live
+    return live & ((Customer.owner == user.account_id) | Customer.owner.is_null())
+
+
+async def check_visible(user: CurrentUser, customer_id: int) -> None:
+    if not await Customer.exists().where(Customer.id == customer_id, visible_customers(user)):
+        raise NotVisible(customer_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fields: what each editable field accepts
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: Callable[[], str]
+    widget: str = "text"  # text | textarea | email | tel | select | province | city | option
+    max_length: int = 200
+    required: bool = False
+    option_kind: OptionKind | None = None
+    supervisor_only: bool = False
+
+
+FIELDS: dict[str, FieldSpec] = {
+    spec.name: spec
+    for spec in [
+        FieldSpec("name", lambda: _("Name"), required=True),
+        FieldSpec("company", lambda: _("Company")),
+        FieldSpec("title", lambda: _("Title"), max_length=100),
+        FieldSpec("mobile", lambda: _("Mobile"), widget="tel", max_length=30),
+        FieldSpec("phone", lambda: _("Landline"), widget="tel", max_length=40),
+        FieldSpec("email", lambda: _("Email"), widget="email"),
+        FieldSpec("wechat", lambda: _("WeChat"), max_length=100),
+        FieldSpec("province", lambda: _("Province"), widget="province", max_length=20),
+        FieldSpec("city", lambda: _("City"), widget="city", max_length=40),
+        FieldSpec("address", lambda: _("Address"), max_length=300),
+        FieldSpec("origin", lambda: _("Origin"), widget="select"),
+        FieldSpec("industry", lambda: _("Industry"), widget="option", option_kind=OptionKind.industry),
+        FieldSpec(
+            "source_channel",
+            lambda: _("Source channel"),
+            widget="option",
+            option_kind=OptionKind.source_channel,
+        ),
+        FieldSpec("utm_source", lambda: _("Campaign source"), max_length=200),
+        FieldSpec("utm_medium", lambda: _("Campaign medium"), max_length=200),
+        FieldSpec("utm_campaign", lambda: _("Campaign"), max_length=200),
+        FieldSpec("budget_band", lambda: _("Budget band"), widget="option", option_kind=OptionKind.budget_band),
+        FieldSpec("needs", lambda: _("Needs"), widget="textarea", max_length=5000),
+        FieldSpec("characteristics", lambda: _("Characteristics"), widget="textarea", max_length=5000),
+        FieldSpec("consumption_habits", lambda: _("Consumption habits"), widget="textarea", max_length=5000),
+        FieldSpec("value_tier", lambda: _("Value tier"), widget="select", supervisor_only=True),
+    ]
+}
+
+# The fields a new-customer form asks for, in order.
+NEW_CUSTOMER_FIELDS = [
+    "name",
+    "company",
+    "title",
+    "mobile",
+    "phone",
+    "email",
+    "wechat",
+    "province",
+    "city",
+    "address",
+    "origin",
+    "industry",
+    "source_channel",
+    "budget_band",
+    "needs",
+    "characteristics",
+]
+
+
+def choices(field_name: str) -> list[tuple[str, str]]:
+    """(value, label) pairs for the fixed-choice fields."""
+    from app.labels import label
+
+    if field_name == "origin":
+        return [(origin.value, label(origin)) for origin in Origin]
+    if field_name == "value_tier":
+        return [("", _("Automatic"))] + [(tier.value, label(tier)) for tier in Tier]
+    if field_name == "province":
+        return [(province, province) for province in PROVINCES]
+    return []
+
+
+async def clean_field(field_name: str, raw: str, *, province: str = "") -> Any:
+    """The value to store for what the user typed, or ValueError with the message to show beside the field."""
+    spec = FIELDS[field_name]
+    value = normalize.clean_text(raw) if spec.widget != "textarea" else raw.replace("\r\n", "\n").strip()
+    if spec.required and not value:
+        raise ValueError(_("This field is required."))
+    if len(value) > spec.max_length:
+        raise ValueError(_("At most %(n)s characters.", n=spec.max_length))
+    if field_name == "mobile":
+        try:
+            return normalize.normalise_mobile(value)
+        except ValueError:
+            raise ValueError(_("Enter a valid mobile number, e.g. 138 1234 5678.")) from None
+    if field_name == "phone":
+        if value and not 7 <= len(normalize.phone_digits(value)) <= 20:
+            raise ValueError(_("Enter a valid phone number, e.g. 0871-6512 3456."))
+        return value
+    if field_name == "email":
+        value = normalize.normalise_email(value)
+        if value and not normalize.EMAIL.match(value):
+            raise ValueError(_("Enter a valid email address."))
+        return value
+    if field_name == "wechat":
+        return normalize.normalise_wechat(value)
+    if field_name == "province":
+        try:
+            return normalise_province(value)
+        except ValueError:
+            raise ValueError(_("Choose a province from the list.")) from None
+    if field_name == "city":
+        return normalise_city(province, value)
+    if field_name == "origin":
+        if value not in {origin.value for origin in Origin}:
+            raise ValueError(_("Choose own or external data."))
+        return value
+    if field_name == "value_tier":
+        if value and value not in {tier.value for tier in Tier}:
+            raise ValueError(_("Choose A, B, C or automatic."))
+        return value or None
+    if spec.option_kind is not None:
+        try:
+            return await valid_option_id(spec.option_kind, value)
+        except ValueError:
+            raise ValueError(_("Choose an entry from the list.")) from None
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+
+
+_LIST_COLUMNS = (
+    Customer.id,
+    Customer.name,
+    Customer.kind,
+    Customer.origin,
+    Customer.company,
+    Customer.mobile,
+    Customer.province,
+    Customer.city,
+    Customer.value_tier,
+    Customer.owner,
+    Customer.owner.name.as_alias("owner_name"),
+    Customer.source_channel.label.as_alias("channel_label"),
+    Customer.source_channel.label_en.as_alias("channel_label_en"),
+    Customer.utm_source,
+    Customer.last_contact_at,
+    Customer.next_follow_up_at,
+    Customer.updated_at,
+    Customer.created_at,
+)
+
+SORTS: dict[str, tuple[Any, bool]] = {
+    "updated": (Customer.updated_at, False),
+    "created": (Customer.created_at, False),
+    "name": (Customer.name, True),
+    "last_contact": (Customer.last_contact_at, False),
+    "next_follow_up": (Customer.next_follow_up_at, True),
+}
+
+
+def _int_or_none(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    """What the customer list shows; read from and written back to the URL so links and Back work."""
+
+    kind: str = Kind.prospect.value
+    q: str = ""
+    owner: str = ""  # "" all visible | "me" | "pool" | an account id
+    province: str = ""
+    city: str = ""
+    channel: int | None = None
+    tier: str = ""
+    origin: str = ""
+    activity: str = ""  # "" | "active" | "inactive"
+    budget: int | None = None
+    sort: str = "updated"
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, params: dict[str, str]) -> CustomerFilters:
+        """Unknown or malformed values are dropped, never an error: a hand-edited URL still shows a list."""
+        get = lambda key: (params.get(key) or "").strip()  # noqa: E731
+        owner = get("owner")
+        if owner not in ("me", "pool") and _int_or_none(owner) is None:
+            owner = ""
+        province = get("province")
+        if province and province not in PROVINCES:
+            try:
+                province = normalise_province(province)
+            except ValueError:
+                province = ""
+        page = _int_or_none(get("page")) or 1
+        return cls(
+            kind=get("kind") if get("kind") in {k.value for k in Kind} else Kind.prospect.value,
+            q=normalize.clean_text(get("q"))[:100],
+            owner=owner,
+            province=province,
+            city=get("city")[:40],
+            channel=_int_or_none(get("channel")),
+            tier=get("tier") if get("tier") in {t.value for t in Tier} else "",
+            origin=get("origin") if get("origin") in {o.value for o in Origin} else "",
+            activity=get("activity") if get("activity") in ("active", "inactive") else "",
+            budget=_int_or_none(get("budget")),
+            sort=get("sort") if get("sort") in SORTS else "updated",
+            page=max(1, min(page, 100_000)),
+        )
+
+    def query(self, **changes: Any) -> str:
+        """The URL query for these filters with some changed; defaults are left out to keep links short."""
+        values = replace(self, **changes)
+        defaults = CustomerFilters()
+        params = {
+            key: getattr(values, key)
+            for key in (
+                "kind",
+                "q",
+                "owner",
+                "province",
+                "city",
+                "channel",
+                "tier",
+                "origin",
+                "activity",
+                "budget",
+                "sort",
+                "page",
+            )
+            if getattr(values, key) not in (None, "")
+            and (key == "kind" or getattr(values, key) != getattr(defaults, key))
+        }
+        return urlencode(params)
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(
+            (
+                self.q,
+                self.owner,
+                self.province,
+                self.city,
+                self.channel,
+                self.tier,
+                self.origin,
+                self.activity,
+                self.budget,
+            )
+        )
+
+
+def _filter_clauses(user: CurrentUser, filters: CustomerFilters) -> list[Any]:
+    clauses: list[Any] = [visible_customers(user)]
+    if filters.q:
+        needle = f"%{filters.q.replace('%', '').replace('_', '')}%"
+        digits = re.sub(r"\D", "", filters.q)
+        text = Customer.name.ilike(needle) | Customer.company.ilike(needle) | Customer.email.ilike(needle)
+        if len(digits) >= 4:
+            text = text | Customer.mobile.like(f"%{digits}%") | Customer.phone.like(f"%{digits[-4:]}%")
+        clauses.append(text)
+    if filters.owner == "me":
+        clauses.append(Customer.owner == user.account_id)
+    elif filters.owner == "pool":
+        clauses.append(Customer.owner.is_null())
+    elif filters.owner:
+        clauses.append(Customer.owner == int(filters.owner))
+    if filters.province:
+        clauses.append(Customer.province == filters.province)
+    if filters.city:
+        clauses.append(Customer.city == filters.city)
+    if filters.channel:
+        clauses.append(Customer.source_channel == filters.channel)
+    if filters.tier:
+        clauses.append(Customer.value_tier == filters.tier)
+    if filters.origin:
+        clauses.append(Customer.origin == filters.origin)
+    if filters.budget:
+        clauses.append(Customer.budget_band == filters.budget)
+    if filters.activity:
+        since = datetime.now(UTC) - timedelta(days=get_settings().active_days)
+        if filters.activity == "active":
+            clauses.append(Customer.last_contact_at >= since)
+        else:
+            clauses.append(Customer.last_contact_at.is_null() | (Customer.last_contact_at < since))
+    return clauses
+
+
+@dataclass
+class CustomerPage:
+    rows: list[dict[str, Any]]
+    counts: dict[str, int]
+    filters: CustomerFilters
+    total: int = 0
+    pages: int = 1
+    page_numbers: list[int] = field(default_factory=list)
+
+
+def _page_numbers(page: int, pages: int) -> list[int]:
+    """First, last and the pages around the current one; 0 marks a gap."""
+    shown = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    numbers: list[int] = []
+    for number in shown:
+        if numbers and number - numbers[-1] > 1:
+            numbers.append(0)
+        numbers.append(number)
+    return numbers
+
+
+async def list_customers(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
+    """One page of a tab, plus the count of each tab under the same filters (two queries, no N+1)."""
+    clauses = _filter_clauses(user, filters)
+    count_rows = await Customer.select(Customer.kind, Count(alias="n")).where(*clauses).group_by(Customer.kind)
+    counts = {kind.value: 0 for kind in Kind}
+    counts.update({row["kind"]: row["n"] for row in count_rows})
+    total = counts.get(filters.kind, 0)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(filters.page, pages)
+    column, ascending = SORTS[filters.sort]
+    rows = (
+        await Customer.select(*_LIST_COLUMNS)
+        .where(*clauses, Customer.kind == filters.kind)
+        .order_by(column, ascending=ascending)
+        .order_by(Customer.id, ascending=ascending)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    )
+    for row in rows:
+        row["mobile_display"] = normalize.format_mobile(row["mobile"])
+    return CustomerPage(
+        rows=rows,
+        counts=counts,
+        filters=replace(filters, page=page),
+        total=total,
+        pages=pages,
+        page_numbers=_page_numbers(page, pages),
+    )
+
+
+_DETAIL_COLUMNS = (
+    Customer.all_columns(),
+    Customer.owner.name.as_alias("owner_name"),
+    Customer.created_by.name.as_alias("created_by_name"),
+    Customer.industry.label.as_alias("industry_label"),
+    Customer.industry.label_en.as_alias("industry_label_en"),
+    Customer.source_channel.label.as_alias("source_channel_label"),
+    Customer.source_channel.label_en.as_alias("source_channel_label_en"),
+    Customer.budget_band.label.as_alias("budget_band_label"),
+    Customer.budget_band.label_en.as_alias("budget_band_label_en"),
+)
+
+
+async def get_customer(user: CurrentUser, customer_id: int, *, deleted: bool = False) -> dict[str, Any]:
+    """One customer in the user's scope with the labels of its options; NotVisible otherwise.
+
+    `deleted=True` reads a soft-deleted customer, for an admin restoring it.
+    """
+    row = (
+        await Customer.select(*_DETAIL_COLUMNS)
+        .where(Customer.id == customer_id, visible_customers(user, include_deleted=deleted))
+        .first()
+    )
+    if row is None:
+        raise NotVisible(customer_id)
+    row["mobile_display"] = normalize.format_mobile(row["mobile"])
+    return row
+
+
+async def contacts_of(customer_id: int) -> list[dict[str, Any]]:
+    rows = (
+        await Contact.select()
+        .where(Contact.customer == customer_id, Contact.deleted_at.is_null())
+        .order_by(Contact.decision_maker, ascending=False)
+        .order_by(Contact.id)
+    )
+    for row in rows:
+        row["mobile_display"] = normalize.format_mobile(row["mobile"])
+    return rows
+
+
+async def projects_of(customer_id: int) -> list[dict[str, Any]]:
+    return (
+        await Project.select()
+        .where(Project.customer == customer_id, Project.deleted_at.is_null())
+        .order_by(Project.signed_on, ascending=False)
+        .order_by(Project.id, ascending=False)
+    )
+
+
+async def history_of(customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The customer's change history, newest first, including its contacts, projects and follow-ups."""
+    from app.core.tables import AuditLog
+
+    return (
+        await AuditLog.select(AuditLog.all_columns(), AuditLog.actor.name.as_alias("actor_name"))
+        .where(AuditLog.customer_id == customer_id)
+        .order_by(AuditLog.at, ascending=False)
+        .order_by(AuditLog.id, ascending=False)
+        .limit(limit)
+        .output(load_json=True)
+    )
+
+
+async def deleted_customers(limit: int = 200) -> list[dict[str, Any]]:
+    """The trash, newest deletion first, for an admin to restore from."""
+    return (
+        await Customer.select(
+            Customer.id,
+            Customer.name,
+            Customer.kind,
+            Customer.deleted_at,
+            Customer.owner.name.as_alias("owner_name"),
+        )
+        .where(Customer.deleted_at.is_not_null())
+        .order_by(Customer.deleted_at, ascending=False)
+        .limit(limit)
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Duplicates
+
+
+@dataclass
+class Duplicate:
+    id: int
+    name: str
+    kind: str
+    owner_name: str | None
+    reasons: list[str]
+    visible: bool
+
+
+async def find_duplicates(
+    user: CurrentUser,
+    *,
+    name: str = "",
+    mobile: str = "",
+    email: str = "",
+    wechat: str = "",
+    exclude_id: int | None = None,
+) -> list[Duplicate]:
+    """Existing customers that look like the one being entered: same mobile, email or WeChat, or a name that
+    is the same once legal forms and place prefixes are dropped. Customers outside the user's scope are
+    reported too (without a link) so staff do not create a second record of a colleague's customer."""
+    mobile = normalize.mobile_or_none(mobile) or ""
+    email = normalize.normalise_email(email)
+    wechat = normalize.normalise_wechat(wechat)
+    key = normalize.name_key(name) if name.strip() else ""
+    tests: list[tuple[Any, str]] = []
+    if mobile:
+        tests.append((Customer.mobile == mobile, _("same mobile")))
+        tests.append(
+            (
+                Customer.id.is_in(
+                    Contact.select(Contact.customer).where(Contact.mobile == mobile, Contact.deleted_at.is_null())
+                ),
+                _("same mobile as a contact"),
+            )
+        )
+    if email:
+        tests.append((Customer.email == email, _("same email")))
+    if wechat:
+        tests.append((Customer.wechat == wechat, _("same WeChat")))
+    if len(key) >= 2:
+        tests.append((Customer.name_key == key, _("similar name")))
+    if not tests:
+        return []
+    found: dict[int, Duplicate] = {}
+    for clause, reason in tests:
+        query = Customer.select(
+            Customer.id,
+            Customer.name,
+            Customer.kind,
+            Customer.owner,
+            Customer.owner.name.as_alias("owner_name"),
+        ).where(clause, Customer.deleted_at.is_null())
+        if exclude_id:
+            query = query.where(Customer.id != exclude_id)
+        for row in await query.limit(10):
+            if row["id"] not in found:
+                visible = user.is_supervisor or row["owner"] in (None, user.account_id)
+                found[row["id"]] = Duplicate(row["id"], row["name"], row["kind"], row["owner_name"], [], visible)
+            found[row["id"]].reasons.append(reason)
+    return list(found.values())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Writes
+
+
+async def _clean_customer_form(data: dict[str, str], field_names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    province = ""
+    for name in field_names:
+        try:
+            values[name] = await clean_field(name, data.get(name, ""), province=province)
+        except ValueError as error:
+            errors[name] = str(error)
+        if name == "province":
+            province = values.get("province", "")
+    return values, errors
+
+
+async def create_customer(user: CurrentUser, data: dict[str, str]) -> int:
+    """A new prospect (or member, if the form says so), owned by its creator unless left to the pool."""
+    values, errors = await _clean_customer_form(data, NEW_CUSTOMER_FIELDS)
+    kind = data.get("kind", Kind.prospect.value)
+    if kind not in {k.value for k in Kind}:
+        errors["kind"] = _("Choose prospect or member.")
+    if errors:
+        raise FormErrors(errors)
+    now = datetime.now(UTC)
+    values.update(
+        kind=kind,
+        name_key=normalize.name_key(values["name"]),
+        owner=None if data.get("to_pool") else user.account_id,
+        created_by=user.account_id,
+        created_at=now,
+        updated_at=now,
+        converted_at=now if kind == Kind.member.value else None,
+    )
+    async with transaction():
+        customer = Customer(**values)
+        await customer.save()
+        await core.record(
+            actor_id=user.account_id,
+            entity="customer",
+            entity_id=customer.id,
+            customer_id=customer.id,
+            action="create",
+            changes=core.diff({}, {k: v for k, v in values.items() if v not in ("", None)}),
+        )
+    return customer.id
+
+
+async def update_field(user: CurrentUser, customer_id: int, field_name: str, raw: str) -> None:
+    """Change one field in place. Raises NotVisible, PermissionError (supervisor-only field) or FormErrors."""
+    spec = FIELDS.get(field_name)
+    if spec is None:
+        raise NotVisible(field_name)
+    if spec.supervisor_only and not user.is_supervisor:
+        raise PermissionError(field_name)
+    async with transaction():
+        before = await Customer.select().where(Customer.id == customer_id, visible_customers(user)).first()
+        if before is None:
+            raise NotVisible(customer_id)
+        try:
+            value = await clean_field(field_name, raw, province=before["province"])
+        except ValueError as error:
+            raise FormErrors({field_name: str(error)}) from None
+        after: dict[str, Any] = {field_name: value}
+        if field_name == "name":
+            after["name_key"] = normalize.name_key(value)
+        if field_name == "province" and value != before["province"]:
+            # A city belongs to its province: keep it only if the new province lists it.
+            after["city"] = before["city"] if before["city"] in PROVINCES.get(value, []) else ""
+        if field_name == "value_tier":
+            # A tier set by hand stays pinned against the nightly recomputation; "automatic" releases it.
+            after["tier_pinned"] = value is not None
+        changes = core.diff(before, after)
+        if not changes:
+            return
+        after["updated_at"] = datetime.now(UTC)
+        await Customer.update(after).where(Customer.id == customer_id)
+        await core.record(
+            actor_id=user.account_id,
+            entity="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            action="update",
+            changes=changes,
+        )
+
+
+async def convert_to_member(user: CurrentUser, customer_id: int) -> None:
+    """A prospect becomes a member when we start working together; the date feeds the conversion rates."""
+    async with transaction():
+        before = await Customer.select(Customer.kind).where(Customer.id == customer_id, visible_customers(user)).first()
+        if before is None:
+            raise NotVisible(customer_id)
+        if before["kind"] == Kind.member.value:
+            return
+        now = datetime.now(UTC)
+        await Customer.update(
+            {Customer.kind: Kind.member.value, Customer.converted_at: now, Customer.updated_at: now}
+        ).where(Customer.id == customer_id)
+        await core.record(
+            actor_id=user.account_id,
+            entity="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            action="convert",
+            changes={
+                "kind": [Kind.prospect.value, Kind.member.value],
+                "converted_at": [None, now.isoformat()],
+            },
+        )
+
+
+async def set_owner(user: CurrentUser, customer_id: int, owner_id: int | None) -> None:
+    """Supervisors reassign any customer (or return it to the pool); staff may only claim a pool customer."""
+    async with transaction():
+        before = (
+            await Customer.select(Customer.owner).where(Customer.id == customer_id, visible_customers(user)).first()
+        )
+        if before is None:
+            raise NotVisible(customer_id)
+        if not user.is_supervisor and not (before["owner"] is None and owner_id == user.account_id):
+            raise PermissionError(customer_id)
+        if owner_id is not None and not await Account.exists().where(
+            Account.id == owner_id, Account.user.active.eq(True)
+        ):
+            raise FormErrors({"owner": _("Choose an active staff member.")})
+        if before["owner"] == owner_id:
+            return
+        await Customer.update({Customer.owner: owner_id, Customer.updated_at: datetime.now(UTC)}).where(
+            Customer.id == customer_id
+        )
+        await core.record(
+            actor_id=user.account_id,
+            entity="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            action="assign",
+            changes={"owner": [before["owner"], owner_id]},
+        )
+
+
+async def soft_delete(user: CurrentUser, customer_id: int) -> None:
+    async with transaction():
+        if not await Customer.exists().where(Customer.id == customer_id, visible_customers(user)):
+            raise NotVisible(customer_id)
+        now = datetime.now(UTC)
+        await Customer.update({Customer.deleted_at: now}).where(Customer.id == customer_id)
+        await core.record(
+            actor_id=user.account_id,
+            entity="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            action="delete",
+            changes={"deleted_at": [None, now.isoformat()]},
+        )
+
+
+async def restore(user: CurrentUser, customer_id: int) -> None:
+    """Admins bring a soft-deleted customer back, with its contacts, projects and follow-ups intact."""
+    if not user.is_admin:
+        raise PermissionError(customer_id)
+    async with transaction():
+        row = (
+            await Customer.select(Customer.deleted_at)
+            .where(Customer.id == customer_id, Customer.deleted_at.is_not_null())
+            .first()
+        )
+        if row is None:
+            raise NotVisible(customer_id)
+        await Customer.update({Customer.deleted_at: None, Customer.updated_at: datetime.now(UTC)}).where(
+            Customer.id == customer_id
+        )
+        await core.record(
+            actor_id=user.account_id,
+            entity="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            action="restore",
+            changes={"deleted_at": [row["deleted_at"].isoformat(), None]},
+        )
+
+
+async def touch(customer_id: int) -> None:
+    """Mark the customer changed (its list position) when something of its own changed, e.g. a contact."""
+    await Customer.update({Customer.updated_at: datetime.now(UTC)}).where(Customer.id == customer_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Contacts
+
+
+async def _clean_contact(data: dict[str, str]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {
+        "name": normalize.clean_text(data.get("name", "")),
+        "title": normalize.clean_text(data.get("title", "")),
+        "decision_maker": data.get("decision_maker") in ("on", "1", "true", "yes"),
+    }
+    if not values["name"]:
+        errors["name"] = _("This field is required.")
+    elif len(values["name"]) > 100:
+        errors["name"] = _("At most %(n)s characters.", n=100)
+    if len(values["title"]) > 100:
+        errors["title"] = _("At most %(n)s characters.", n=100)
+    for name in ("mobile", "email", "wechat"):
+        try:
+            values[name] = await clean_field(name, data.get(name, ""))
+        except ValueError as error:
+            errors[name] = str(error)
+    if errors:
+        raise FormErrors(errors)
+    return values
+
+
+async def add_contact(user: CurrentUser, customer_id: int, data: dict[str, str]) -> int:
+    values = await _clean_contact(data)
+    async with transaction():
+        await check_visible(user, customer_id)
+        contact = Contact(customer=customer_id, **values)
+        await contact.save()
+        await touch(customer_id)
+        await core.record(
+            actor_id=user.account_id,
+            entity="contact",
+            entity_id=contact.id,
+            customer_id=customer_id,
+            action="create",
+            changes=core.diff({}, values),
+            indexed_as=("customer", customer_id),
+        )
+    return contact.id
+
+
+async def get_contact(user: CurrentUser, customer_id: int, contact_id: int) -> dict[str, Any]:
+    await check_visible(user, customer_id)
+    row = (
+        await Contact.select()
+        .where(Contact.id == contact_id, Contact.customer == customer_id, Contact.deleted_at.is_null())
+        .first()
+    )
+    if row is None:
+        raise NotVisible(contact_id)
+    row["mobile_display"] = normalize.format_mobile(row["mobile"])
+    return row
+
+
+async def update_contact(user: CurrentUser, customer_id: int, contact_id: int, data: dict[str, str]) -> None:
+    values = await _clean_contact(data)
+    async with transaction():
+        before = await get_contact(user, customer_id, contact_id)
+        changes = core.diff(before, values)
+        if not changes:
+            return
+        await Contact.update(values).where(Contact.id == contact_id)
+        await touch(customer_id)
+        await core.record(
+            actor_id=user.account_id,
+            entity="contact",
+            entity_id=contact_id,
+            customer_id=customer_id,
+            action="update",
+            changes=changes,
+            indexed_as=("customer", customer_id),
+        )
+
+
+async def delete_contact(user: CurrentUser, customer_id: int, contact_id: int) -> None:
+    async with transaction():
+        before = await get_contact(user, customer_id, contact_id)
+        await Contact.update({Contact.deleted_at: datetime.now(UTC)}).where(Contact.id == contact_id)
+        await touch(customer_id)
+        await core.record(
+            actor_id=user.account_id,
+            entity="contact",
+            entity_id=contact_id,
+            customer_id=customer_id,
+            action="delete",
+            changes={"name": [before["name"], None]},
+            indexed_as=("customer", customer_id),
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Projects
+
+
+def parse_amount(raw: str) -> int:
+    """'1,234,567.5' or '¥12万' → whole fen. Raises ValueError for anything else."""
+    text = normalize.clean_text(raw).replace(",", "").replace("¥", "").replace("￥", "").replace("元", "").strip()
+    multiplier = Decimal(1)
+    if text.endswith("万"):
+        text, multiplier = text[:-1], Decimal(10_000)
+    try:
+        amount = Decimal(text) * multiplier
+    except InvalidOperation:
+        raise ValueError(raw) from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal(10) ** 12:
+        raise ValueError(raw)
+    return int((amount * 100).to_integral_value())
+
+
+def _clean_project(data: dict[str, str]) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {
+        "name": normalize.clean_text(data.get("name", "")),
+        "notes": data.get("notes", "").replace("\r\n", "\n").strip(),
+        "status": data.get("status", ProjectStatus.negotiating.value),
+    }
+    if not values["name"]:
+        errors["name"] = _("This field is required.")
+    elif len(values["name"]) > 200:
+        errors["name"] = _("At most %(n)s characters.", n=200)
+    if len(values["notes"]) > 5000:
+        errors["notes"] = _("At most %(n)s characters.", n=5000)
+    if values["status"] not in {status.value for status in ProjectStatus}:
+        errors["status"] = _("Choose a status from the list.")
+    try:
+        values["amount_fen"] = parse_amount(data.get("amount", "") or "0")
+    except ValueError:
+        errors["amount"] = _("Enter an amount in yuan, e.g. 120000 or 12万.")
+    signed_on = data.get("signed_on", "").strip()
+    values["signed_on"] = None
+    if signed_on:
+        try:
+            values["signed_on"] = date.fromisoformat(signed_on)
+        except ValueError:
+            errors["signed_on"] = _("Enter a date like 2026-03-15.")
+    if errors:
+        raise FormErrors(errors)
+    return values
+
+
+async def _note_project_contact(customer_id: int, signed_on: date | None) -> None:
+    """A signed project counts as contact for the active/inactive rule."""
+    if signed_on is None:
+        return
+    moment = datetime(signed_on.year, signed_on.month, signed_on.day, tzinfo=UTC)
+    await Customer.update({Customer.last_contact_at: moment}).where(
+        Customer.id == customer_id,
+        Customer.last_contact_at.is_null() | (Customer.last_contact_at < moment),
+    )
+
+
+async def add_project(user: CurrentUser, customer_id: int, data: dict[str, str]) -> int:
+    values = _clean_project(data)
+    async with transaction():
+        await check_visible(user, customer_id)
+        project = Project(customer=customer_id, **values)
+        await project.save()
+        await touch(customer_id)
+        await _note_project_contact(customer_id, values["signed_on"])
+        await core.record(
+            actor_id=user.account_id,
+            entity="project",
+            entity_id=project.id,
+            customer_id=customer_id,
+            action="create",
+            changes=core.diff({}, values),
+            indexed_as=("customer", customer_id),
+        )
+    return project.id
+
+
+async def get_project(user: CurrentUser, customer_id: int, project_id: int) -> dict[str, Any]:
+    await check_visible(user, customer_id)
+    row = (
+        await Project.select()
+        .where(Project.id == project_id, Project.customer == customer_id, Project.deleted_at.is_null())
+        .first()
+    )
+    if row is None:
+        raise NotVisible(project_id)
+    return row
+
+
+async def update_project(user: CurrentUser, customer_id: int, project_id: int, data: dict[str, str]) -> None:
+    values = _clean_project(data)
+    async with transaction():
+        before = await get_project(user, customer_id, project_id)
+        changes = core.diff(before, values)
+        if not changes:
+            return
+        await Project.update(values).where(Project.id == project_id)
+        await touch(customer_id)
+        await _note_project_contact(customer_id, values["signed_on"])
+        await core.record(
+            actor_id=user.account_id,
+            entity="project",
+            entity_id=project_id,
+            customer_id=customer_id,
+            action="update",
+            changes=changes,
+            indexed_as=("customer", customer_id),
+        )
+
+
+async def delete_project(user: CurrentUser, customer_id: int, project_id: int) -> None:
+    async with transaction():
+        before = await get_project(user, customer_id, project_id)
+        await Project.update({Project.deleted_at: datetime.now(UTC)}).where(Project.id == project_id)
+        await touch(customer_id)
+        await core.record(
+            actor_id=user.account_id,
+            entity="project",
+            entity_id=project_id,
+            customer_id=customer_id,
+            action="delete",
+            changes={"name": [before["name"], None]},
+            indexed_as=("customer", customer_id),
+        )
+
+
+def project_form_values(project: dict[str, Any]) -> dict[str, str]:
+    """A stored project as the strings its edit form shows."""
+    return {
+        "name": project["name"],
+        "amount": str(Decimal(project["amount_fen"]) / 100),
+        "signed_on": project["signed_on"].isoformat() if project["signed_on"] else "",
+        "status": project["status"],
+        "notes": project["notes"],
+    }
