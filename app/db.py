@@ -6,6 +6,9 @@ from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+# The largest id a row can have: Serial columns are 32-bit integers on PostgreSQL.
+MAX_ID = 2**31 - 1
+
 
 def engine() -> Engine:
     found = engine_finder()

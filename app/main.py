@@ -69,6 +69,11 @@ def set_language(request: Request) -> None:
     i18n.set_language(language)
 
 
+async def speak_users_language(request: Request) -> None:
+    # Async on purpose: Litestar runs a sync hook in a worker thread, where the context variable would be lost.
+    set_language(request)
+
+
 def _error_page(request: Request, status_code: int, title: str, message: str = "") -> Response[Any]:
     if isinstance(request, HTMXRequest) and request.htmx and status_code < 500:
         # htmx does not swap 4xx: let it show the message in the notice area instead of failing silently.
@@ -191,7 +196,7 @@ def create_app() -> Litestar:
         on_app_init=[session_auth.on_app_init],
         on_startup=[_on_startup],
         middleware=[login_rate_limit.middleware],
-        before_request=set_language,
+        before_request=speak_users_language,
         csrf_config=csrf,
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,

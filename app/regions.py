@@ -55,6 +55,25 @@ PROVINCES: dict[str, list[str]] = {
     "台湾省": ["台北市", "高雄市", "台中市"],
 }
 
+_PEOPLES = (
+    "哈尼族",
+    "朝鲜族",
+    "哈萨克",
+    "蒙古族",
+    "土家族",
+    "布依族",
+    "维吾尔",
+    "傣族",
+    "白族",
+    "彝族",
+    "壮族",
+    "苗族",
+    "藏族",
+    "回族",
+    "侗族",
+    "瑶族",
+    "黎族",
+)
 _SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "地区", "省", "市")
 
 
@@ -65,8 +84,13 @@ def short_name(place: str) -> str:
             place = place.removesuffix(suffix)
             break
     # Autonomous prefectures carry their peoples' names: 大理白族 → 大理, 红河哈尼族彝族 → 红河.
-    if "族" in place:
-        place = place[:2]
+    stripped = True
+    while stripped:
+        stripped = False
+        for people in _PEOPLES:
+            if place.endswith(people) and len(place) > len(people) + 1:
+                place = place.removesuffix(people)
+                stripped = True
     return place
 
 

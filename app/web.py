@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import PathParameter
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 
 from app.accounts.service import CurrentUser
+from app.db import MAX_ID
+
+# A record id in a URL: a positive 32-bit integer, so a huge number is a 400, not a database overflow.
+RecordId = Annotated[int, PathParameter(gt=0, le=MAX_ID)]
 
 
 def user_of(request: Request) -> CurrentUser:
@@ -70,3 +77,8 @@ def require_admin(user: CurrentUser) -> None:
 
 def empty(status_code: int = 204) -> Response[None]:
     return Response(content=None, status_code=status_code)
+
+
+def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard for admin-only controllers."""
+    require_admin(connection.user)

@@ -80,16 +80,23 @@ def server() -> Iterator[str]:
         shutil.rmtree(var, ignore_errors=True)
 
 
-@pytest.fixture
-async def page(server: str) -> AsyncIterator[object]:
+@pytest.fixture(scope="module")
+def chromium() -> str:
     try:
-        from playwright.async_api import async_playwright
+        import playwright  # noqa: F401
     except ImportError:
         _missing("playwright is not installed")
     if not Path(CHROMIUM).exists():
         _missing(f"no Chromium at {CHROMIUM}")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def page(server: str, chromium: str) -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         context = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
         page = await context.new_page()
         errors: list[str] = []
@@ -100,7 +107,7 @@ async def page(server: str) -> AsyncIterator[object]:
         assert not errors, errors
 
 
-async def test_staff_works_a_customer_from_prospect_to_member(page, server: str) -> None:  # noqa: ANN001
+async def test_staff_works_a_customer_from_prospect_to_member(page, server: str) -> None:
     from playwright.async_api import expect
 
     await page.goto(f"{server}/customers")

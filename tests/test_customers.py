@@ -368,7 +368,7 @@ async def test_changing_province_drops_a_city_that_is_not_in_it(people: dict[str
     assert row == {"province": "贵州省", "city": ""}
 
 
-async def test_unknown_field_and_bad_ids_are_404_not_500(
+async def test_unknown_field_and_bad_ids_are_4xx_not_500(
     staff: AsyncTestClient, people: dict[str, CurrentUser]
 ) -> None:
     customer_id = await make_customer(people["wangfang"])
@@ -376,7 +376,8 @@ async def test_unknown_field_and_bad_ids_are_404_not_500(
     assert (await staff.put(f"/customers/{customer_id}/fields/owner", data={"value": "1"})).status_code == 404
     assert (await staff.get("/customers/abc")).status_code == 404
     assert (await staff.get("/customers/99999999")).status_code == 404
-    assert (await staff.get("/customers/-1")).status_code == 404
+    assert (await staff.get("/customers/-1")).status_code == 400
+    assert (await staff.get("/customers/99999999999999999999")).status_code == 400
 
 
 async def test_only_supervisors_pin_a_value_tier(
@@ -505,7 +506,7 @@ async def test_soft_delete_and_admin_restore(
     assert "保山市农业农村局" not in text_of((await staff.get("/customers")).text)
     assert await Customer.exists().where(Customer.id == customer_id)
 
-    assert (await staff.post(f"/customers/{customer_id}/restore")).status_code == 403
+    assert (await staff.post(f"/customers/{customer_id}/restore")).status_code == 404
     assert (await staff.get("/customers/deleted")).status_code == 403
     assert "保山市农业农村局" in text_of((await admin.get("/customers/deleted")).text)
     restored = await admin.post(f"/customers/{customer_id}/restore", follow_redirects=False)

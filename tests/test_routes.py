@@ -26,7 +26,7 @@ def all_routes(app: Litestar) -> list[tuple[str, str]]:
     for route in app.routes:
         if route.path.startswith("/static"):
             continue
-        for method in sorted(getattr(route, "http_methods", []) or []):
+        for method in sorted(getattr(route, "methods", ()) or ()):
             if method in ("HEAD", "OPTIONS"):
                 continue
             found.append((method, route.path))

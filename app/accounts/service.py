@@ -76,17 +76,19 @@ _USER_COLUMNS = (
 
 async def load_user(user_id: int) -> CurrentUser | None:
     """The session's user, or None when the account is gone or deactivated (which logs them out at once)."""
-    row = (
-        await Account.select(*_USER_COLUMNS)
-        .where(Account.user == user_id, Account.user.active.eq(True))
-        .first()
-    )
+    row = await Account.select(*_USER_COLUMNS).where(Account.user == user_id, Account.user.active.eq(True)).first()
     return _current_user(row) if row else None
 
 
 async def _hash(password: str) -> str:
     # PBKDF2 with many iterations takes a noticeable fraction of a second: keep it off the event loop.
     return await anyio.to_thread.run_sync(BaseUser.hash_password, password)
+
+
+async def _password_matches(stored: str, password: str) -> bool:
+    _, iterations, salt, _hashed = BaseUser.split_stored_password(stored)
+    candidate = await anyio.to_thread.run_sync(BaseUser.hash_password, password, salt, int(iterations))
+    return hmac.compare_digest(candidate, stored)
 
 
 async def authenticate(username: str, password: str) -> CurrentUser | None:
@@ -103,11 +105,10 @@ async def authenticate(username: str, password: str) -> CurrentUser | None:
         # Spend the same time as a real check so response timing does not reveal which usernames exist.
         await _hash(password)
         return None
-    _, iterations, salt, _hashed = BaseUser.split_stored_password(row["password"])
-    candidate = await anyio.to_thread.run_sync(BaseUser.hash_password, password, salt, int(iterations))
-    if not hmac.compare_digest(candidate, row["password"]) or not row["active"]:
+    if not await _password_matches(row["password"], password) or not row["active"]:
         return None
-    await BaseUser.update({BaseUser.last_login: datetime.now(UTC)}).where(BaseUser.id == row["id"])
+    # piccolo_user.last_login is a timestamp without zone: store UTC without the zone, as on every engine.
+    await BaseUser.update({BaseUser.last_login: datetime.now(UTC).replace(tzinfo=None)}).where(BaseUser.id == row["id"])
     return await load_user(row["id"])
 
 
@@ -133,7 +134,8 @@ async def create_account(
     async with transaction():
         if await BaseUser.exists().where(BaseUser.username == username):
             raise AccountError("username", _("This username is taken."))
-        user = BaseUser(username=username, password=hashed, active=True, email="")
+        # Kehu does not use BaseUser.email, but the column is unique and required: mirror the unique username.
+        user = BaseUser(username=username, password=hashed, active=True, email=username)
         await user.save()
         account = Account(user=user.id, name=name[:50], role=role)
         await account.save()
@@ -142,7 +144,8 @@ async def create_account(
             entity="account",
             entity_id=account.id,
             action="create",
-            changes={"username": [None, username], "name": [None, name], "role": [None, role.value]}, searchable=False
+            changes={"username": [None, username], "name": [None, name], "role": [None, role.value]},
+            searchable=False,
         )
     return account.id
 
@@ -166,15 +169,13 @@ async def assignable_accounts() -> list[dict[str, Any]]:
 
 async def get_account(account_id: int) -> dict[str, Any] | None:
     return (
-        await Account.select(*_USER_COLUMNS, Account.user.active)
+        await Account.select(*_USER_COLUMNS, Account.user.active, Account.user.last_login)
         .where(Account.id == account_id)
         .first()
     )
 
 
-async def update_account(
-    account_id: int, *, name: str, role: Role, active: bool, actor: CurrentUser
-) -> None:
+async def update_account(account_id: int, *, name: str, role: Role, active: bool, actor: CurrentUser) -> None:
     """An admin changes someone's name, role or active flag. Admins cannot lock themselves out."""
     name = name.strip()
     if not name:
@@ -193,7 +194,12 @@ async def update_account(
         )
         if changes:
             await core.record(
-                actor_id=actor.account_id, entity="account", entity_id=account_id, action="update", changes=changes, searchable=False
+                actor_id=actor.account_id,
+                entity="account",
+                entity_id=account_id,
+                action="update",
+                changes=changes,
+                searchable=False,
             )
 
 
@@ -210,8 +216,24 @@ async def set_password(account_id: int, password: str, *, actor: CurrentUser) ->
             entity="account",
             entity_id=account_id,
             action="password",
-            changes={"password": ["***", "***"]}, searchable=False
+            changes={"password": ["***", "***"]},
+            searchable=False,
         )
+
+
+async def change_own_password(user: CurrentUser, *, current: str, new: str, repeat: str) -> None:
+    """Someone changes their own password: they prove they know the current one first."""
+    stored = await BaseUser.select(BaseUser.password).where(BaseUser.id == user.user_id).first()
+    if (
+        stored is None
+        or len(current) > BaseUser._max_password_length
+        or not await _password_matches(stored["password"], current)
+    ):
+        raise AccountError("current_password", _("This is not your current password."))
+    _check_password(new)
+    if new != repeat:
+        raise AccountError("password_repeat", _("The two passwords do not match."))
+    await set_password(user.account_id, new, actor=user)
 
 
 async def set_language(account_id: int, language: str) -> None:

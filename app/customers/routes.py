@@ -20,7 +20,7 @@ from app.followups import service as followups
 from app.options import service as options
 from app.options.tables import OptionKind
 from app.regions import PROVINCES
-from app.web import form_data, go_to, render, see_other, user_of, wants_fragment
+from app.web import RecordId, form_data, go_to, render, see_other, user_of, wants_fragment
 
 
 async def _filter_choices(user: accounts.CurrentUser) -> dict[str, Any]:
@@ -125,7 +125,7 @@ class CustomerController(Controller):
         return go_to(request, f"/customers/{customer_id}")
 
     @get("/{customer_id:int}")
-    async def detail(self, request: HTMXRequest, customer_id: FromPath[int]) -> Template:
+    async def detail(self, request: HTMXRequest, customer_id: RecordId) -> Template:
         user = user_of(request)
         try:
             customer = await service.get_customer(user, customer_id)
@@ -152,7 +152,7 @@ class CustomerController(Controller):
     # -- click-to-edit fields -------------------------------------------------------------------------------
 
     @get("/{customer_id:int}/fields/{field_name:str}")
-    async def show_field(self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]) -> Template:
+    async def show_field(self, request: HTMXRequest, customer_id: RecordId, field_name: FromPath[str]) -> Template:
         _spec_or_404(field_name)
         try:
             customer = await service.get_customer(user_of(request), customer_id)
@@ -161,7 +161,7 @@ class CustomerController(Controller):
         return render("customers/_field.html", **await _field_context(customer, field_name))
 
     @get("/{customer_id:int}/fields/{field_name:str}/edit")
-    async def edit_field(self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]) -> Template:
+    async def edit_field(self, request: HTMXRequest, customer_id: RecordId, field_name: FromPath[str]) -> Template:
         _spec_or_404(field_name)
         user = user_of(request)
         if FIELDS[field_name].supervisor_only and not user.is_supervisor:
@@ -176,20 +176,18 @@ class CustomerController(Controller):
         return render("customers/_field_edit.html", **context, value=None, error=None)
 
     @put("/{customer_id:int}/fields/{field_name:str}")
-    async def save_field(
-        self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]
-    ) -> Response[Any]:
+    async def save_field(self, request: HTMXRequest, customer_id: RecordId, field_name: FromPath[str]) -> Response[Any]:
         return await self._save_field(request, customer_id, field_name)
 
     @post("/{customer_id:int}/fields/{field_name:str}")
     async def save_field_form(
-        self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]
+        self, request: HTMXRequest, customer_id: RecordId, field_name: FromPath[str]
     ) -> Response[Any]:
         """The same save for a browser without JavaScript, which can only POST."""
         return await self._save_field(request, customer_id, field_name)
 
     async def _save_field(
-        self, request: HTMXRequest, customer_id: FromPath[int], field_name: FromPath[str]
+        self, request: HTMXRequest, customer_id: RecordId, field_name: FromPath[str]
     ) -> Response[Any]:
         _spec_or_404(field_name)
         user = user_of(request)
@@ -217,7 +215,7 @@ class CustomerController(Controller):
     # -- actions --------------------------------------------------------------------------------------------
 
     @post("/{customer_id:int}/convert")
-    async def convert(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+    async def convert(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         try:
             await service.convert_to_member(user_of(request), customer_id)
         except NotVisible:
@@ -225,7 +223,7 @@ class CustomerController(Controller):
         return see_other(f"/customers/{customer_id}")
 
     @post("/{customer_id:int}/owner")
-    async def reassign(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+    async def reassign(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         user = user_of(request)
         raw = (await form_data(request)).get("owner", "").strip()
         owner_id = None if raw in ("", "pool") else (int(raw) if raw.isdigit() and len(raw) < 10 else -1)
@@ -240,7 +238,7 @@ class CustomerController(Controller):
         return see_other(f"/customers/{customer_id}")
 
     @post("/{customer_id:int}/claim")
-    async def claim(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+    async def claim(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         """Staff take a customer from the public pool."""
         user = user_of(request)
         try:
@@ -252,7 +250,7 @@ class CustomerController(Controller):
         return see_other(f"/customers/{customer_id}")
 
     @get("/{customer_id:int}/delete")
-    async def confirm_delete(self, request: HTMXRequest, customer_id: FromPath[int]) -> Template:
+    async def confirm_delete(self, request: HTMXRequest, customer_id: RecordId) -> Template:
         """The confirmation page a browser without JavaScript sees (htmx asks with hx-confirm instead)."""
         try:
             customer = await service.get_customer(user_of(request), customer_id)
@@ -261,7 +259,7 @@ class CustomerController(Controller):
         return render("customers/confirm_delete.html", customer=customer, active_nav="customers")
 
     @post("/{customer_id:int}/delete")
-    async def delete(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+    async def delete(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         try:
             await service.soft_delete(user_of(request), customer_id)
         except NotVisible:
@@ -275,7 +273,7 @@ class CustomerController(Controller):
         return render("customers/deleted.html", customers=await service.deleted_customers(), active_nav="customers")
 
     @post("/{customer_id:int}/restore")
-    async def restore(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+    async def restore(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         try:
             await service.restore(user_of(request), customer_id)
         except PermissionError:
@@ -289,7 +287,7 @@ class CustomerController(Controller):
     async def _contacts_section(
         self,
         request: HTMXRequest,
-        customer_id: FromPath[int],
+        customer_id: RecordId,
         form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
@@ -305,7 +303,7 @@ class CustomerController(Controller):
         )
 
     @post("/{customer_id:int}/contacts")
-    async def add_contact(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+    async def add_contact(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         form = await form_data(request)
         try:
             await service.add_contact(user_of(request), customer_id, form)
@@ -318,9 +316,7 @@ class CustomerController(Controller):
         return await self._contacts_section(request, customer_id)
 
     @get("/{customer_id:int}/contacts/{contact_id:int}")
-    async def show_contact(
-        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
-    ) -> Template:
+    async def show_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Template:
         try:
             contact = await service.get_contact(user_of(request), customer_id, contact_id)
         except NotVisible:
@@ -328,9 +324,7 @@ class CustomerController(Controller):
         return render("customers/_contact_row.html", customer={"id": customer_id}, contact=contact)
 
     @get("/{customer_id:int}/contacts/{contact_id:int}/edit")
-    async def edit_contact(
-        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
-    ) -> Template:
+    async def edit_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Template:
         try:
             contact = await service.get_contact(user_of(request), customer_id, contact_id)
         except NotVisible:
@@ -347,20 +341,16 @@ class CustomerController(Controller):
         )
 
     @put("/{customer_id:int}/contacts/{contact_id:int}")
-    async def save_contact(
-        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
-    ) -> Response[Any]:
+    async def save_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Response[Any]:
         return await self._save_contact(request, customer_id, contact_id)
 
     @post("/{customer_id:int}/contacts/{contact_id:int}")
     async def save_contact_form(
-        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
+        self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId
     ) -> Response[Any]:
         return await self._save_contact(request, customer_id, contact_id)
 
-    async def _save_contact(
-        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
-    ) -> Response[Any]:
+    async def _save_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Response[Any]:
         user = user_of(request)
         form = await form_data(request)
         try:
@@ -385,9 +375,7 @@ class CustomerController(Controller):
         return render("customers/_contact_row.html", customer={"id": customer_id}, contact=contact)
 
     @post("/{customer_id:int}/contacts/{contact_id:int}/delete")
-    async def delete_contact(
-        self, request: HTMXRequest, customer_id: FromPath[int], contact_id: FromPath[int]
-    ) -> Response[Any]:
+    async def delete_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Response[Any]:
         try:
             await service.delete_contact(user_of(request), customer_id, contact_id)
         except NotVisible:
@@ -401,7 +389,7 @@ class CustomerController(Controller):
     async def _projects_section(
         self,
         request: HTMXRequest,
-        customer_id: FromPath[int],
+        customer_id: RecordId,
         form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
@@ -418,7 +406,7 @@ class CustomerController(Controller):
         )
 
     @post("/{customer_id:int}/projects")
-    async def add_project(self, request: HTMXRequest, customer_id: FromPath[int]) -> Response[Any]:
+    async def add_project(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         form = await form_data(request)
         try:
             await service.add_project(user_of(request), customer_id, form)
@@ -431,9 +419,7 @@ class CustomerController(Controller):
         return await self._projects_section(request, customer_id)
 
     @get("/{customer_id:int}/projects/{project_id:int}")
-    async def show_project(
-        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
-    ) -> Template:
+    async def show_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Template:
         try:
             project = await service.get_project(user_of(request), customer_id, project_id)
         except NotVisible:
@@ -441,9 +427,7 @@ class CustomerController(Controller):
         return render("customers/_project_row.html", customer={"id": customer_id}, project=project)
 
     @get("/{customer_id:int}/projects/{project_id:int}/edit")
-    async def edit_project(
-        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
-    ) -> Template:
+    async def edit_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Template:
         try:
             project = await service.get_project(user_of(request), customer_id, project_id)
         except NotVisible:
@@ -460,20 +444,16 @@ class CustomerController(Controller):
         )
 
     @put("/{customer_id:int}/projects/{project_id:int}")
-    async def save_project(
-        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
-    ) -> Response[Any]:
+    async def save_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Response[Any]:
         return await self._save_project(request, customer_id, project_id)
 
     @post("/{customer_id:int}/projects/{project_id:int}")
     async def save_project_form(
-        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
+        self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId
     ) -> Response[Any]:
         return await self._save_project(request, customer_id, project_id)
 
-    async def _save_project(
-        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
-    ) -> Response[Any]:
+    async def _save_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Response[Any]:
         user = user_of(request)
         form = await form_data(request)
         try:
@@ -499,9 +479,7 @@ class CustomerController(Controller):
         return render("customers/_project_row.html", customer={"id": customer_id}, project=project)
 
     @post("/{customer_id:int}/projects/{project_id:int}/delete")
-    async def delete_project(
-        self, request: HTMXRequest, customer_id: FromPath[int], project_id: FromPath[int]
-    ) -> Response[Any]:
+    async def delete_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Response[Any]:
         try:
             await service.delete_project(user_of(request), customer_id, project_id)
         except NotVisible:

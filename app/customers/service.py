@@ -22,6 +22,7 @@ from app.core import service as core
 from app.customers import normalize
 from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, Tier
 from app.db import transaction
+from app.followups.tables import FollowUp
 from app.i18n import _
 from app.options.service import valid_option_id
 from app.options.tables import OptionKind
@@ -709,9 +710,10 @@ async def soft_delete(user: CurrentUser, customer_id: int) -> None:
 
 
 async def restore(user: CurrentUser, customer_id: int) -> None:
-    """Admins bring a soft-deleted customer back, with its contacts, projects and follow-ups intact."""
+    """Admins bring a soft-deleted customer back, with its contacts, projects and follow-ups intact.
+    Deleted customers are outside everyone else's scope."""
     if not user.is_admin:
-        raise PermissionError(customer_id)
+        raise NotVisible(customer_id)
     async with transaction():
         row = (
             await Customer.select(Customer.deleted_at)
@@ -883,15 +885,46 @@ def _clean_project(data: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-async def _note_project_contact(customer_id: int, signed_on: date | None) -> None:
-    """A signed project counts as contact for the active/inactive rule."""
-    if signed_on is None:
-        return
-    moment = datetime(signed_on.year, signed_on.month, signed_on.day, tzinfo=UTC)
-    await Customer.update({Customer.last_contact_at: moment}).where(
-        Customer.id == customer_id,
-        Customer.last_contact_at.is_null() | (Customer.last_contact_at < moment),
+def project_contact_moment(signed_on: date) -> datetime:
+    """A signed project counts as contact on its signing day; for the active/inactive rule."""
+    return datetime(signed_on.year, signed_on.month, signed_on.day, tzinfo=UTC)
+
+
+async def refresh_contact_dates(customer_id: int) -> None:
+    """Recompute the customer's denormalised follow-up columns from its live records. Call inside the write's
+    transaction.
+
+    last_contact_at: the latest follow-up, or the latest signed project if that is later.
+    next_follow_up_at: what the newest follow-up planned — a newer follow-up without a date clears an older plan.
+    """
+    # Write the customer row first: on PostgreSQL that locks it, so two follow-ups saved at once for the same
+    # customer take turns and the second one's reads below see the first (SQLite's IMMEDIATE already does).
+    now = datetime.now(UTC)
+    await Customer.update({Customer.updated_at: now}).where(Customer.id == customer_id)
+    newest = (
+        await FollowUp.select(FollowUp.happened_at, FollowUp.next_follow_up_at)
+        .where(FollowUp.customer == customer_id, FollowUp.deleted_at.is_null())
+        .order_by(FollowUp.happened_at, ascending=False)
+        .order_by(FollowUp.id, ascending=False)
+        .first()
     )
+    signed = (
+        await Project.select(Project.signed_on)
+        .where(Project.customer == customer_id, Project.deleted_at.is_null(), Project.signed_on.is_not_null())
+        .order_by(Project.signed_on, ascending=False)
+        .first()
+    )
+    last_contact = newest["happened_at"] if newest else None
+    if signed is not None:
+        moment = project_contact_moment(signed["signed_on"])
+        if last_contact is None or moment > last_contact:
+            last_contact = moment
+    await Customer.update(
+        {
+            Customer.last_contact_at: last_contact,
+            Customer.next_follow_up_at: newest["next_follow_up_at"] if newest else None,
+        }
+    ).where(Customer.id == customer_id)
 
 
 async def add_project(user: CurrentUser, customer_id: int, data: dict[str, str]) -> int:
@@ -900,8 +933,7 @@ async def add_project(user: CurrentUser, customer_id: int, data: dict[str, str])
         await check_visible(user, customer_id)
         project = Project(customer=customer_id, **values)
         await project.save()
-        await touch(customer_id)
-        await _note_project_contact(customer_id, values["signed_on"])
+        await refresh_contact_dates(customer_id)
         await core.record(
             actor_id=user.account_id,
             entity="project",
@@ -934,8 +966,7 @@ async def update_project(user: CurrentUser, customer_id: int, project_id: int, d
         if not changes:
             return
         await Project.update(values).where(Project.id == project_id)
-        await touch(customer_id)
-        await _note_project_contact(customer_id, values["signed_on"])
+        await refresh_contact_dates(customer_id)
         await core.record(
             actor_id=user.account_id,
             entity="project",
@@ -951,7 +982,7 @@ async def delete_project(user: CurrentUser, customer_id: int, project_id: int) -
     async with transaction():
         before = await get_project(user, customer_id, project_id)
         await Project.update({Project.deleted_at: datetime.now(UTC)}).where(Project.id == project_id)
-        await touch(customer_id)
+        await refresh_contact_dates(customer_id)
         await core.record(
             actor_id=user.account_id,
             entity="project",

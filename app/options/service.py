@@ -130,17 +130,23 @@ async def add_option(kind: OptionKind, label: str, label_en: str, *, actor: Curr
     async with transaction():
         if await OptionItem.exists().where(OptionItem.kind == kind.value, OptionItem.label == label):
             raise OptionError("label", _("This list already has an entry with this name."))
-        last = await OptionItem.select(OptionItem.position).where(OptionItem.kind == kind.value).order_by(
-            OptionItem.position, ascending=False
-        ).first()
-        item = OptionItem(kind=kind.value, label=label, label_en=label_en, position=(last["position"] + 1) if last else 0)
+        last = (
+            await OptionItem.select(OptionItem.position)
+            .where(OptionItem.kind == kind.value)
+            .order_by(OptionItem.position, ascending=False)
+            .first()
+        )
+        item = OptionItem(
+            kind=kind.value, label=label, label_en=label_en, position=(last["position"] + 1) if last else 0
+        )
         await item.save()
         await core.record(
             actor_id=actor.account_id,
             entity="option",
             entity_id=item.id,
             action="create",
-            changes={"kind": [None, kind.value], "label": [None, label], "label_en": [None, label_en]}, searchable=False
+            changes={"kind": [None, kind.value], "label": [None, label], "label_en": [None, label_en]},
+            searchable=False,
         )
     return item.id
 
@@ -161,7 +167,12 @@ async def update_option(option_id: int, label: str, label_en: str, active: bool,
         if changes:
             await OptionItem.update(after).where(OptionItem.id == option_id)
             await core.record(
-                actor_id=actor.account_id, entity="option", entity_id=option_id, action="update", changes=changes, searchable=False
+                actor_id=actor.account_id,
+                entity="option",
+                entity_id=option_id,
+                action="update",
+                changes=changes,
+                searchable=False,
             )
 
 
@@ -171,9 +182,12 @@ async def move_option(option_id: int, direction: int, *, actor: CurrentUser) -> 
         item = await OptionItem.select().where(OptionItem.id == option_id).first()
         if item is None:
             raise LookupError(option_id)
-        siblings = await OptionItem.select(OptionItem.id, OptionItem.position).where(
-            OptionItem.kind == item["kind"]
-        ).order_by(OptionItem.position).order_by(OptionItem.id)
+        siblings = (
+            await OptionItem.select(OptionItem.id, OptionItem.position)
+            .where(OptionItem.kind == item["kind"])
+            .order_by(OptionItem.position)
+            .order_by(OptionItem.id)
+        )
         ids = [row["id"] for row in siblings]
         index = ids.index(option_id)
         other = index + direction
@@ -187,5 +201,25 @@ async def move_option(option_id: int, direction: int, *, actor: CurrentUser) -> 
             entity="option",
             entity_id=option_id,
             action="move",
-            changes={"position": [index, other]}, searchable=False
+            changes={"position": [index, other]},
+            searchable=False,
         )
+
+
+async def get_option(option_id: int) -> dict[str, Any] | None:
+    return await OptionItem.select().where(OptionItem.id == option_id).first()
+
+
+async def rename_option(option_id: int, label: str, label_en: str, *, actor: CurrentUser) -> None:
+    item = await get_option(option_id)
+    if item is None:
+        raise LookupError(option_id)
+    await update_option(option_id, label, label_en, item["active"], actor=actor)
+
+
+async def set_option_active(option_id: int, active: bool, *, actor: CurrentUser) -> None:
+    """Inactive entries disappear from the choices in forms; records that use them keep showing them."""
+    item = await get_option(option_id)
+    if item is None:
+        raise LookupError(option_id)
+    await update_option(option_id, item["label"], item["label_en"], active, actor=actor)
