@@ -52,7 +52,7 @@ format: install
 
 # For developers adding text: extract every _() from code and templates and merge it into the catalogs.
 messages: install
-	$(BIN)/pybabel extract --sort-by-file --no-wrap -F babel.cfg -o app/locale/messages.pot app templates
+	$(BIN)/pybabel extract --sort-by-file --no-wrap -F babel.cfg -o app/locale/messages.pot .
 	$(BIN)/pybabel update --no-wrap --ignore-obsolete -i app/locale/messages.pot -d app/locale -D messages
 
 clean:

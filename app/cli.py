@@ -27,6 +27,8 @@ async def migrate() -> None:
     added = await seed_defaults()
     if added:
         console.print(f"seeded {added} option list entries")
+    await db.analyze()
+    await db.close()
 
 
 async def createuser(username: str, password: str | None, name: str, role: str) -> None:

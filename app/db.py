@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 # The largest id a row can have: Serial columns are 32-bit integers on PostgreSQL.
@@ -33,7 +34,33 @@ def transaction():
     return db.transaction()
 
 
+def read_transaction():
+    """One read-only transaction for a whole page: every query sees the same snapshot (a tab's count agrees
+    with its rows) and shares one connection instead of opening one per query.
+
+    Only for requests that do not write: a write inside it on SQLite could not wait for another writer.
+    """
+    return engine().transaction()
+
+
 async def prepare() -> None:
-    """Engine settings that live in the database file: WAL lets readers go on while one writer writes."""
-    if is_sqlite():
-        await engine().run_ddl("PRAGMA journal_mode=WAL")
+    """Start-up: WAL lets readers go on while one writer writes (it lives in the SQLite file, like the planner's
+    statistics that PRAGMA optimize refreshes when needed); PostgreSQL gets a connection pool."""
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        await db.run_ddl("PRAGMA journal_mode=WAL")
+        await db.run_ddl("PRAGMA optimize")
+    elif isinstance(db, PostgresEngine):
+        await db.start_connection_pool(min_size=2, max_size=10)
+
+
+async def close() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.close_connection_pool()
+
+
+async def analyze() -> None:
+    """Refresh the query planner's statistics, e.g. after a bulk load: without them SQLite may pick an index
+    that makes a list page hundreds of times slower."""
+    await engine().run_ddl("ANALYZE")

@@ -33,6 +33,7 @@ from pypinyin import Style, lazy_pinyin
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from app import db
 from app.accounts.tables import Account, Role
 from app.customers.normalize import name_key
 from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, Tier
@@ -1261,6 +1262,7 @@ async def generate(
             progress.advance(task, len(plans))
             plans = upcoming
     await _set_tiers(_value_tiers(revenue))
+    await db.analyze()
 
     counts.update(totals)
     if console is not None:

@@ -6,12 +6,18 @@ from enum import Enum
 
 from app.i18n import _, current_language
 
+TIERS = frozenset({"A", "B", "C"})
 
-def label(value: Enum | str | None) -> str:
-    """The translated name of a role, kind, origin, tier or status; '' for None."""
+
+def label(value: Enum | str | None, *, short: bool = False) -> str:
+    """The translated name of a role, kind, origin, tier or status; '' for None.
+
+    `short=True` gives a value tier's badge for lists and page headers ('A类' rather than 'A类客户')."""
     if value is None:
         return ""
     key = value.value if isinstance(value, Enum) else value
+    if short and key in TIERS:
+        return _("Tier %(tier)s", tier=key)
     names = {
         "staff": _("Staff"),
         "supervisor": _("Supervisor"),

@@ -28,6 +28,7 @@ from litestar.security.session_auth import SessionAuth
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app import db, i18n
 from app.accounts import service as accounts
@@ -156,6 +157,23 @@ async def _on_startup() -> None:
     await db.prepare()
 
 
+async def _on_shutdown() -> None:
+    await db.close()
+
+
+def read_in_one_transaction(app: ASGIApp) -> ASGIApp:
+    """Run each page view (GET) in one read transaction; see db.read_transaction. GET handlers never write."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not scope["path"].startswith("/static/"):
+            async with db.read_transaction():
+                await app(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return middleware
+
+
 def create_app() -> Litestar:
     settings = get_settings()
     session_auth = SessionAuth[accounts.CurrentUser, Any](
@@ -195,7 +213,8 @@ def create_app() -> Litestar:
         ],
         on_app_init=[session_auth.on_app_init],
         on_startup=[_on_startup],
-        middleware=[login_rate_limit.middleware],
+        on_shutdown=[_on_shutdown],
+        middleware=[login_rate_limit.middleware, read_in_one_transaction],
         before_request=speak_users_language,
         csrf_config=csrf,
         plugins=[HTMXPlugin()],

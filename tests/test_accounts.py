@@ -12,6 +12,7 @@ from app.accounts.service import CurrentUser
 from app.accounts.tables import Account
 from app.config import get_settings
 from app.core.tables import AuditLog
+from app.i18n import _
 from tests.conftest import PASSWORD, csrf_token, log_in, text_of
 
 pytestmark = pytest.mark.db
@@ -72,7 +73,7 @@ async def test_wrong_password_shows_the_form_again_with_the_username_kept(
     response = await post_login(anonymous, "wangfang", "not-her-password")
     assert response.status_code == 422
     assert 'value="wangfang"' in response.text
-    assert "Incorrect username or password." in text_of(response.text)
+    assert _("Incorrect username or password.") in text_of(response.text)
     assert (await anonymous.get("/account", follow_redirects=False)).status_code == 303
 
 
@@ -81,14 +82,14 @@ async def test_unknown_username_gets_the_same_answer_as_a_wrong_password(
 ) -> None:
     response = await post_login(anonymous, "zhaoliu", PASSWORD)
     assert response.status_code == 422
-    assert "Incorrect username or password." in text_of(response.text)
+    assert _("Incorrect username or password.") in text_of(response.text)
 
 
 async def test_inactive_user_cannot_log_in(anonymous: AsyncTestClient, people: dict[str, CurrentUser]) -> None:
     await BaseUser.update({BaseUser.active: False}).where(BaseUser.username == "liqiang")
     response = await post_login(anonymous, "liqiang", PASSWORD)
     assert response.status_code == 422
-    assert "Incorrect username or password." in text_of(response.text)
+    assert _("Incorrect username or password.") in text_of(response.text)
 
 
 async def test_login_returns_to_the_page_that_was_asked_for(
@@ -153,7 +154,7 @@ async def test_login_attempts_are_limited_per_minute(
     allowed = get_settings().login_attempts_per_minute
     await anonymous.get("/login")
     form = {"username": "wangfang", "password": "guess-again", "_csrf_token": csrf_token(anonymous)}
-    for _ in range(allowed):
+    for _attempt in range(allowed):
         assert (await anonymous.post("/login", data=form)).status_code == 422
     refused = await anonymous.post("/login", data={**form, "password": PASSWORD}, follow_redirects=False)
     assert refused.status_code == 429
@@ -222,7 +223,7 @@ async def test_user_changes_their_own_password(
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/account?done=password"
-    assert "The password has been changed." in text_of((await staff.get("/account?done=password")).text)
+    assert _("The password has been changed.") in text_of((await staff.get("/account?done=password")).text)
     assert len(await audit_rows(people["wangfang"].account_id, "password")) == 1
 
     async with AsyncTestClient(app=app) as browser:
@@ -236,17 +237,17 @@ async def test_user_changes_their_own_password(
         (
             {"current_password": "wrong-password", "password": "kunming-2026", "password_repeat": "kunming-2026"},
             "current_password",
-            "This is not your current password.",
+            _("This is not your current password."),
         ),
         (
             {"current_password": PASSWORD, "password": "kunming-2026", "password_repeat": "kunming-2025"},
             "password_repeat",
-            "The two passwords do not match.",
+            _("The two passwords do not match."),
         ),
         (
             {"current_password": PASSWORD, "password": "short", "password_repeat": "short"},
             "password",
-            "At least 8 characters.",
+            _("At least %(n)s characters.", n=8),
         ),
     ],
 )
@@ -272,7 +273,7 @@ async def test_admin_sees_every_user_with_role_status_and_last_login(
     text = text_of(page.text)
     for name, username in [("王芳", "wangfang"), ("李强", "liqiang"), ("张伟", "zhangwei"), ("赵敏", "admin")]:
         assert name in text and username in text
-    assert "Supervisor" in text and "Inactive" in text and "Never" in text
+    assert _("Supervisor") in text and _("Disabled") in text and _("Never") in text
     assert f'<tr id="user-{people["liqiang"].account_id}" class="muted">' in page.text
 
 
@@ -287,7 +288,7 @@ async def test_admin_adds_a_user_who_can_then_log_in(
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/users?done=created"
     page = text_of((await admin.get("/admin/users?done=created")).text)
-    assert "The user has been added." in page and "陈静" in page
+    assert _("The user has been added.") in page and "陈静" in page
 
     created = await Account.select(Account.id, Account.role).where(Account.name == "陈静").first()
     assert created["role"] == "supervisor"
@@ -303,13 +304,13 @@ async def test_admin_adds_a_user_who_can_then_log_in(
     ("form", "field", "message"),
     [
         ({"username": "wangfang", "name": "刘洋", "role": "staff", "password": "liuyang-2026"}, "username",
-         "This username is taken."),
+         _("This username is taken.")),
         ({"username": "", "name": "刘洋", "role": "staff", "password": "liuyang-2026"}, "username",
-         "Enter a username."),
+         _("Enter a username.")),
         ({"username": "liuyang", "name": "刘洋", "role": "staff", "password": "short"}, "password",
-         "At least 8 characters."),
+         _("At least %(n)s characters.", n=8)),
         ({"username": "liuyang", "name": "刘洋", "role": "boss", "password": "liuyang-2026"}, "role",
-         "Choose a role."),
+         _("Choose a role.")),
     ],
 )  # fmt: skip
 async def test_new_user_form_keeps_the_input_and_shows_the_error_beside_the_field(
@@ -341,7 +342,7 @@ async def test_admin_edits_a_user_in_the_table_row(admin: AsyncTestClient, peopl
     )
     assert saved.status_code == 200
     assert saved.text.lstrip().startswith(f'<tr id="user-{wangfang}"')
-    assert "王芳芳" in text_of(saved.text) and "Supervisor" in text_of(saved.text)
+    assert "王芳芳" in text_of(saved.text) and _("Supervisor") in text_of(saved.text)
 
     audit = await audit_rows(wangfang, "update")
     assert audit[0]["diff"] == {"name": ["王芳", "王芳芳"], "role": ["staff", "supervisor"]}
@@ -360,7 +361,9 @@ async def test_row_edit_error_answers_422_with_what_was_typed(
     )
     assert response.status_code == 422
     assert "<html" not in response.text
-    assert f'<span class="field-error" id="user-{wangfang}-name-error">Enter a name.</span>' in response.text
+    assert (
+        f'<span class="field-error" id="user-{wangfang}-name-error">{_("Enter a full name.")}</span>' in response.text
+    )
     assert 'aria-invalid="true"' in response.text
     assert '<option value="supervisor" selected>' in response.text
     assert 'name="active" value="1" form="user-' in response.text and " checked" not in response.text
@@ -376,7 +379,7 @@ async def test_admin_edits_a_user_without_javascript(admin: AsyncTestClient, peo
 
     refused = await admin.post(f"/admin/users/{liqiang}", data={"name": "", "role": "staff", "active": "1"})
     assert refused.status_code == 422
-    assert "<html" in refused.text and "Enter a name." in text_of(refused.text)
+    assert "<html" in refused.text and _("Enter a full name.") in text_of(refused.text)
 
     saved = await admin.post(
         f"/admin/users/{liqiang}", data={"name": "李强", "role": "staff", "active": "1"}, follow_redirects=False
@@ -395,7 +398,7 @@ async def test_deactivated_users_session_stops_working_at_once(
         f"/admin/users/{wangfang}", data={"name": "王芳", "role": "staff"}, headers=row_headers(wangfang)
     )
     assert response.status_code == 200
-    assert "Inactive" in text_of(response.text)
+    assert _("Disabled") in text_of(response.text)
     assert (await audit_rows(wangfang, "update"))[0]["diff"] == {"active": [True, False]}
 
     after = await staff.get("/account", follow_redirects=False)
@@ -411,7 +414,7 @@ async def test_admin_cannot_deactivate_or_demote_themselves(
     for form in ({"name": "赵敏", "role": "admin"}, {"name": "赵敏", "role": "staff", "active": "1"}):
         response = await admin.put(f"/admin/users/{me}", data=form, headers=row_headers(me))
         assert response.status_code == 422
-        assert "You cannot remove your own admin role or deactivate yourself." in text_of(response.text)
+        assert _("You cannot remove your own admin role or deactivate yourself.") in text_of(response.text)
     assert (await admin.get("/admin/users")).status_code == 200
 
 
@@ -425,7 +428,10 @@ async def test_admin_resets_a_forgotten_password(
 
     refused = await admin.post(f"/admin/users/{zhangwei}/password", data={"password": "1234"})
     assert refused.status_code == 422
-    assert '<span class="field-error" id="reset-password-error">At least 8 characters.</span>' in refused.text
+    assert (
+        f'<span class="field-error" id="reset-password-error">{_("At least %(n)s characters.", n=8)}</span>'
+        in refused.text
+    )
 
     done = await admin.post(
         f"/admin/users/{zhangwei}/password", data={"password": "zhangwei-new-1"}, follow_redirects=False

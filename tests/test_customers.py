@@ -12,6 +12,7 @@ from app.accounts.service import CurrentUser
 from app.core.tables import AuditLog, SearchOutbox
 from app.customers import service
 from app.customers.tables import Contact, Customer, Project
+from app.labels import label
 from app.options.tables import OptionItem
 from tests.conftest import text_of
 
@@ -533,3 +534,35 @@ async def test_visitor_text_is_escaped_everywhere_it_shows(
         assert "<script>alert" not in response.text
         assert "<img src=x" not in response.text
         assert "&lt;script&gt;" in response.text
+
+
+async def test_change_history_reads_in_words_not_codes(
+    supervisor: AsyncTestClient, people: dict[str, CurrentUser]
+) -> None:
+    zhang = people["zhangwei"]
+    customer_id = await make_customer(people["wangfang"])
+    channel = await OptionItem.select().where(OptionItem.label == "展会").first()
+    await service.update_field(zhang, customer_id, "source_channel", str(channel["id"]))
+    await service.update_field(zhang, customer_id, "origin", "external")
+    await service.set_owner(zhang, customer_id, people["liqiang"].account_id)
+    history = (await supervisor.get(f"/customers/{customer_id}")).text
+    section = text_of(history[history.index('id="history"') :])
+    assert "展会" in section
+    assert label("external") in section
+    assert "王芳" in section and "李强" in section
+    assert "external" not in section
+
+
+async def test_a_new_follow_up_refreshes_the_contact_dates_beside_it(
+    staff: AsyncTestClient, people: dict[str, CurrentUser]
+) -> None:
+    customer_id = await make_customer(people["wangfang"])
+    response = await staff.post(
+        f"/customers/{customer_id}/followups",
+        data={"content": "电话沟通，约下周拜访", "next_follow_up_at": "2030-01-15"},
+        headers={"HX-Request": "true", "HX-Target": "followups"},
+    )
+    assert response.status_code == 200
+    ownership = response.text[response.text.index('id="ownership"') :]
+    assert 'hx-swap-oob="true"' in response.text
+    assert "2030-01-15" in ownership

@@ -10,6 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from app.accounts.service import CurrentUser
 from app.core.tables import AuditLog
+from app.i18n import _
 from app.options import service as options
 from app.options.tables import OptionItem, OptionKind
 from tests.conftest import log_in, text_of
@@ -56,7 +57,7 @@ async def test_admin_sees_the_four_option_lists(admin: AsyncTestClient) -> None:
     page = await admin.get("/admin/options")
     assert page.status_code == 200
     text = text_of(page.text)
-    for heading in ("Source channels", "Industries", "Budget bands", "Follow-up methods"):
+    for heading in (_("Source channels"), _("Industries"), _("Budget bands"), _("Follow-up methods")):
         assert heading in text
     for seeded in ("网站在线咨询", "Trade fair", "矿业", "5万以下", "拜访"):
         assert seeded in text
@@ -97,10 +98,10 @@ LONG_ENGLISH = "Recommendation by an industry association we are a member of"
 @pytest.mark.parametrize(
     ("label", "label_en", "field", "message"),
     [
-        ("", "Exhibition", "label", "Enter a name."),
-        ("展会", "Exhibition", "label", "This list already has an entry with this name."),
-        (LONG_FAIR, "Expo", "label", "At most 50 characters."),
-        ("行业协会", LONG_ENGLISH, "label_en", "At most 50 characters."),
+        ("", "Exhibition", "label", _("Enter a name.")),
+        ("展会", "Exhibition", "label", _("This list already has an entry with this name.")),
+        (LONG_FAIR, "Expo", "label", _("At most %(n)s characters.", n=50)),
+        ("行业协会", LONG_ENGLISH, "label_en", _("At most %(n)s characters.", n=50)),
     ],
 )
 async def test_bad_labels_are_refused_beside_the_field_with_the_input_kept(
@@ -166,7 +167,7 @@ async def test_renaming_to_a_name_already_in_the_list_is_refused(admin: AsyncTes
     assert response.status_code == 422
     assert (
         f'<span class="field-error" id="option-{mining["id"]}-label-error">'
-        "This list already has an entry with this name.</span>"
+        f"{_('This list already has an entry with this name.')}</span>"
     ) in response.text
     assert 'value="房地产开发"' in response.text and 'value="Mining and property"' in response.text
     assert (await options.get_option(mining["id"]))["label"] == "矿业"

@@ -179,7 +179,7 @@ async def update_account(account_id: int, *, name: str, role: Role, active: bool
     """An admin changes someone's name, role or active flag. Admins cannot lock themselves out."""
     name = name.strip()
     if not name:
-        raise AccountError("name", _("Enter a name."))
+        raise AccountError("name", _("Enter a full name."))
     if account_id == actor.account_id and (role != Role.admin or not active):
         raise AccountError("role", _("You cannot remove your own admin role or deactivate yourself."))
     async with transaction():

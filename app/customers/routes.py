@@ -12,7 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
 from app.accounts import service as accounts
-from app.customers import service
+from app.customers import history, service
 from app.customers.service import FIELDS, CustomerFilters, FormErrors, NotVisible
 from app.customers.tables import ProjectStatus
 from app.feedback import service as feedback
@@ -140,7 +140,7 @@ class CustomerController(Controller):
             "fields": FIELDS,
             "contacts": await service.contacts_of(customer_id),
             "projects": await service.projects_of(customer_id),
-            "history": await service.history_of(customer_id),
+            "history": await history.history_of(customer_id),
             "owners": await accounts.assignable_accounts() if user.is_supervisor else [],
             "project_statuses": list(ProjectStatus),
             "active_nav": "customers",

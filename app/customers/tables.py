@@ -32,7 +32,7 @@ class ProjectStatus(StrEnum):
 
 
 class Customer(Table):
-    name = Varchar(length=200, index=True)
+    name = Varchar(length=200)
     # The name without legal-form suffixes and province/city prefixes, for the duplicate warning.
     name_key = Varchar(length=200, index=True)
     kind = Varchar(length=10, choices=Kind, default=Kind.prospect)
@@ -44,7 +44,7 @@ class Customer(Table):
     phone = Varchar(length=40, default="")
     email = Varchar(length=200, default="", index=True)
     wechat = Varchar(length=100, default="", index=True)
-    province = Varchar(length=20, default="", index=True)
+    province = Varchar(length=20, default="")
     city = Varchar(length=40, default="")
     address = Varchar(length=300, default="")
     industry = ForeignKey(OptionItem, null=True)
@@ -59,7 +59,7 @@ class Customer(Table):
     value_tier = Varchar(length=1, choices=Tier, null=True, default=None)
     tier_pinned = Boolean(default=False)
     owner = ForeignKey(Account, null=True)
-    last_contact_at = Timestamptz(null=True, default=None, index=True)
+    last_contact_at = Timestamptz(null=True, default=None)
     next_follow_up_at = Timestamptz(null=True, default=None)
     converted_at = Timestamptz(null=True, default=None)
     created_by = ForeignKey(Account, null=True)

@@ -35,8 +35,20 @@ async def _section(
     customer = await customers.get_customer(user, customer_id)
     context = await service.section_context(user, customer)
     context.update(followup_form=form or {}, followup_errors=errors or {})
-    template = "followups/_section.html" if wants_fragment(request, SECTION) else "followups/customer.html"
-    return render(template, status_code=status_code, customer=customer, active_nav="customers", **context)
+    if wants_fragment(request, SECTION):
+        # A follow-up moves the customer's last contact and next follow-up: refresh that card too.
+        owners = await accounts.assignable_accounts() if user.is_supervisor else []
+        return render(
+            "followups/_section.html",
+            status_code=status_code,
+            customer=customer,
+            owners=owners,
+            refresh_ownership=True,
+            **context,
+        )
+    return render(
+        "followups/customer.html", status_code=status_code, customer=customer, active_nav="customers", **context
+    )
 
 
 async def _edit_form(
