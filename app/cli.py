@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
     run = commands.add_parser("serve", help="serve the web application")
     run.add_argument("--host", default=os.environ.get("KEHU_HOST", "127.0.0.1"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--port", type=int, default=int(os.environ.get("KEHU_PORT", "8000")))
     run.add_argument("--workers", type=int, default=int(os.environ.get("KEHU_WORKERS", "1")))
     run.add_argument("--reload", action="store_true")
 

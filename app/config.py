@@ -43,6 +43,8 @@ class Settings:
     login_attempts_per_minute: int = field(
         default_factory=lambda: int(os.environ.get("KEHU_LOGIN_ATTEMPTS_PER_MINUTE", "10"))
     )
+    # A PostgreSQL connection pool per process. Off only where one process runs the app on several event loops.
+    database_pool: bool = field(default_factory=lambda: os.environ.get("KEHU_DATABASE_POOL", "1") != "0")
     debug: bool = field(default_factory=lambda: os.environ.get("KEHU_DEBUG", "") == "1")
 
     @property

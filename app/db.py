@@ -7,6 +7,8 @@ from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from app.config import get_settings
+
 # The largest id a row can have: Serial columns are 32-bit integers on PostgreSQL.
 MAX_ID = 2**31 - 1
 
@@ -50,13 +52,13 @@ async def prepare() -> None:
     if isinstance(db, SQLiteEngine):
         await db.run_ddl("PRAGMA journal_mode=WAL")
         await db.run_ddl("PRAGMA optimize")
-    elif isinstance(db, PostgresEngine):
+    elif isinstance(db, PostgresEngine) and get_settings().database_pool:
         await db.start_connection_pool(min_size=2, max_size=10)
 
 
 async def close() -> None:
     db = engine()
-    if isinstance(db, PostgresEngine):
+    if isinstance(db, PostgresEngine) and get_settings().database_pool:
         await db.close_connection_pool()
 
 

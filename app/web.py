@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from litestar import Request
@@ -46,14 +47,19 @@ def go_to(request: HTMXRequest, url: str) -> Response[None] | Redirect:
     return see_other(url)
 
 
+# Control characters other than tab and line breaks: never typed by a person, and PostgreSQL refuses NUL in text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 async def form_data(request: Request) -> dict[str, str]:
-    """The submitted form as plain strings (first value of each field), or 400 for a malformed body."""
+    """The submitted form as plain strings (first value of each field, control characters removed); a body
+    that is not a form reads as an empty form, so the usual validation answers it."""
     form = await request.form()
     data: dict[str, str] = {}
     for key in form:
         value = form.get(key)
         if isinstance(value, str):
-            data[key] = value
+            data[_CONTROL.sub("", key)] = _CONTROL.sub("", value)
     return data
 
 

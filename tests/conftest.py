@@ -15,6 +15,8 @@ os.environ["KEHU_VAR_DIR"] = str(_VAR)
 os.environ.setdefault("KEHU_SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
 os.environ["PICCOLO_CONF"] = "piccolo_conf"
 os.environ.setdefault("KEHU_LANGUAGE", "zh-CN")
+# The test client runs the app on an event loop of its own, and an asyncpg pool belongs to the loop it was made on.
+os.environ["KEHU_DATABASE_POOL"] = "0"
 
 import pytest  # noqa: E402
 from litestar import Litestar  # noqa: E402

@@ -130,3 +130,31 @@ async def test_malformed_ids_and_paths_never_500(staff: AsyncTestClient) -> None
     ):
         response = await staff.get(url)
         assert 400 <= response.status_code < 500, (url, response.status_code)
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+async def test_malformed_bodies_get_4xx_or_a_clean_answer_never_500(
+    staff: AsyncTestClient, people: dict[str, CurrentUser]
+) -> None:
+    customer_id = await service.create_customer(people["wangfang"], {"name": "王芳的客户", "origin": "own"})
+    base = f"/customers/{customer_id}"
+    cases = [
+        ("POST", "/customers", b"--x\r\nbroken", {"content-type": "multipart/form-data"}),
+        ("POST", "/customers", b"--x\r\nbroken", {"content-type": "multipart/form-data; boundary=x"}),
+        ("POST", "/customers", b"name=%zz&origin=own", FORM),
+        ("POST", "/customers", b'{"name": 1}', {"content-type": "application/json"}),
+        ("PUT", f"{base}/fields/name", b"\xff\xfe\x00", FORM),
+        ("POST", f"{base}/fields/name", b"value=%00%01%E7%94%B2", FORM),
+        ("POST", f"{base}/contacts", b"name=" + b"x" * 300_000, FORM),
+        ("POST", f"{base}/followups", b"content=a&happened_at=9999-99-99T99:99&next_follow_up_at=0000-00-00", FORM),
+        ("POST", f"{base}/projects", b"name=x&amount=1e999999&signed_on=99999-01-01", FORM),
+        ("POST", f"{base}/owner", b"owner=99999999999999999999", FORM),
+        ("POST", f"{base}/feedback", b"content=%00&rating=11", FORM),
+    ]
+    for method, url, body, headers in cases:
+        response = await staff.request(method, url, content=body, headers=headers)
+        assert response.status_code < 500, (method, url, response.status_code)
+    row = await service.get_customer(people["wangfang"], customer_id)
+    assert "\x00" not in row["name"]
