@@ -35,6 +35,7 @@ from app.accounts import service as accounts
 from app.accounts.routes import AccountController, AdminController, LoginController
 from app.config import ROOT, get_settings
 from app.customers.routes import CustomerController
+from app.customers.service import NotVisible
 from app.feedback.routes import FeedbackController
 from app.followups.routes import FollowUpController
 from app.labels import label, option_label
@@ -113,6 +114,16 @@ def on_http_error(request: Request, exc: Exception) -> Response[Any]:
     if isinstance(exc, NotAuthorizedException):
         return on_not_authorized(request, exc)
     return _error_page(request, status_code, title)
+
+
+def on_not_visible(request: Request, exc: Exception) -> Response[Any]:
+    """A record that does not exist, is deleted, or is outside the user's scope: the same 404 for all three, so
+    nobody learns that a colleague's customer exists."""
+    return on_http_error(request, NotFoundException())
+
+
+def on_not_permitted(request: Request, exc: Exception) -> Response[Any]:
+    return on_http_error(request, PermissionDeniedException())
 
 
 def on_server_error(request: Request, exc: Exception) -> Response[Any]:
@@ -227,6 +238,8 @@ def create_app() -> Litestar:
             NotFoundException: on_http_error,
             TooManyRequestsException: on_http_error,
             HTTPException: on_http_error,
+            NotVisible: on_not_visible,
+            PermissionError: on_not_permitted,
             HTTP_500_INTERNAL_SERVER_ERROR: on_server_error,
         },
         debug=settings.debug,

@@ -13,7 +13,7 @@ from litestar.response import Response, Template
 
 from app.accounts import service as accounts
 from app.customers import history, service
-from app.customers.service import FIELDS, CustomerFilters, FormErrors, NotVisible
+from app.customers.service import FIELDS, CustomerFilters, FormErrors
 from app.customers.tables import ProjectStatus
 from app.feedback import service as feedback
 from app.followups import service as followups
@@ -127,10 +127,7 @@ class CustomerController(Controller):
     @get("/{customer_id:int}")
     async def detail(self, request: HTMXRequest, customer_id: RecordId) -> Template:
         user = user_of(request)
-        try:
-            customer = await service.get_customer(user, customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        customer = await service.get_customer(user, customer_id)
         context: dict[str, Any] = {
             "customer": customer,
             "contact_form": {},
@@ -154,10 +151,7 @@ class CustomerController(Controller):
     @get("/{customer_id:int}/fields/{field_name:str}")
     async def show_field(self, request: HTMXRequest, customer_id: RecordId, field_name: FromPath[str]) -> Template:
         _spec_or_404(field_name)
-        try:
-            customer = await service.get_customer(user_of(request), customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        customer = await service.get_customer(user_of(request), customer_id)
         return render("customers/_field.html", **await _field_context(customer, field_name))
 
     @get("/{customer_id:int}/fields/{field_name:str}/edit")
@@ -166,10 +160,7 @@ class CustomerController(Controller):
         user = user_of(request)
         if FIELDS[field_name].supervisor_only and not user.is_supervisor:
             raise PermissionDeniedException()
-        try:
-            customer = await service.get_customer(user, customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        customer = await service.get_customer(user, customer_id)
         context = await _field_context(customer, field_name)
         if not wants_fragment(request, f"field-{field_name}"):
             return render("customers/edit_field.html", **context, value=None, error=None)
@@ -195,10 +186,6 @@ class CustomerController(Controller):
         try:
             await service.update_field(user, customer_id, field_name, raw)
             customer = await service.get_customer(user, customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
-        except PermissionError:
-            raise PermissionDeniedException() from None
         except FormErrors as error:
             customer = await service.get_customer(user, customer_id)
             context = await _field_context(customer, field_name)
@@ -216,10 +203,7 @@ class CustomerController(Controller):
 
     @post("/{customer_id:int}/convert")
     async def convert(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
-        try:
-            await service.convert_to_member(user_of(request), customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        await service.convert_to_member(user_of(request), customer_id)
         return see_other(f"/customers/{customer_id}")
 
     @post("/{customer_id:int}/owner")
@@ -229,10 +213,6 @@ class CustomerController(Controller):
         owner_id = None if raw in ("", "pool") else (int(raw) if raw.isdigit() and len(raw) < 10 else -1)
         try:
             await service.set_owner(user, customer_id, owner_id)
-        except NotVisible:
-            raise NotFoundException() from None
-        except PermissionError:
-            raise PermissionDeniedException() from None
         except FormErrors as error:
             return render("_notice.html", status_code=422, message=error.errors["owner"], level="error")
         return see_other(f"/customers/{customer_id}")
@@ -241,29 +221,18 @@ class CustomerController(Controller):
     async def claim(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
         """Staff take a customer from the public pool."""
         user = user_of(request)
-        try:
-            await service.set_owner(user, customer_id, user.account_id)
-        except NotVisible:
-            raise NotFoundException() from None
-        except PermissionError:
-            raise PermissionDeniedException() from None
+        await service.set_owner(user, customer_id, user.account_id)
         return see_other(f"/customers/{customer_id}")
 
     @get("/{customer_id:int}/delete")
     async def confirm_delete(self, request: HTMXRequest, customer_id: RecordId) -> Template:
         """The confirmation page a browser without JavaScript sees (htmx asks with hx-confirm instead)."""
-        try:
-            customer = await service.get_customer(user_of(request), customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        customer = await service.get_customer(user_of(request), customer_id)
         return render("customers/confirm_delete.html", customer=customer, active_nav="customers")
 
     @post("/{customer_id:int}/delete")
     async def delete(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
-        try:
-            await service.soft_delete(user_of(request), customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        await service.soft_delete(user_of(request), customer_id)
         return go_to(request, "/customers")
 
     @get("/deleted")
@@ -274,12 +243,7 @@ class CustomerController(Controller):
 
     @post("/{customer_id:int}/restore")
     async def restore(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
-        try:
-            await service.restore(user_of(request), customer_id)
-        except PermissionError:
-            raise PermissionDeniedException() from None
-        except NotVisible:
-            raise NotFoundException() from None
+        await service.restore(user_of(request), customer_id)
         return see_other(f"/customers/{customer_id}")
 
     # -- contacts -------------------------------------------------------------------------------------------
@@ -307,8 +271,6 @@ class CustomerController(Controller):
         form = await form_data(request)
         try:
             await service.add_contact(user_of(request), customer_id, form)
-        except NotVisible:
-            raise NotFoundException() from None
         except FormErrors as error:
             return await self._contacts_section(request, customer_id, form, error.errors, 422)
         if not request.htmx:
@@ -317,18 +279,12 @@ class CustomerController(Controller):
 
     @get("/{customer_id:int}/contacts/{contact_id:int}")
     async def show_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Template:
-        try:
-            contact = await service.get_contact(user_of(request), customer_id, contact_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        contact = await service.get_contact(user_of(request), customer_id, contact_id)
         return render("customers/_contact_row.html", customer={"id": customer_id}, contact=contact)
 
     @get("/{customer_id:int}/contacts/{contact_id:int}/edit")
     async def edit_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Template:
-        try:
-            contact = await service.get_contact(user_of(request), customer_id, contact_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        contact = await service.get_contact(user_of(request), customer_id, contact_id)
         form = {**contact, "mobile": contact["mobile_display"]}
         template = "customers/_contact_row_edit.html" if request.htmx else "customers/edit_row.html"
         return render(
@@ -356,8 +312,6 @@ class CustomerController(Controller):
         try:
             await service.update_contact(user, customer_id, contact_id, form)
             contact = await service.get_contact(user, customer_id, contact_id)
-        except NotVisible:
-            raise NotFoundException() from None
         except FormErrors as error:
             contact = await service.get_contact(user, customer_id, contact_id)
             template = "customers/_contact_row_edit.html" if request.htmx else "customers/edit_row.html"
@@ -376,10 +330,7 @@ class CustomerController(Controller):
 
     @post("/{customer_id:int}/contacts/{contact_id:int}/delete")
     async def delete_contact(self, request: HTMXRequest, customer_id: RecordId, contact_id: RecordId) -> Response[Any]:
-        try:
-            await service.delete_contact(user_of(request), customer_id, contact_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        await service.delete_contact(user_of(request), customer_id, contact_id)
         if not request.htmx:
             return see_other(f"/customers/{customer_id}#contacts")
         return await self._contacts_section(request, customer_id)
@@ -410,8 +361,6 @@ class CustomerController(Controller):
         form = await form_data(request)
         try:
             await service.add_project(user_of(request), customer_id, form)
-        except NotVisible:
-            raise NotFoundException() from None
         except FormErrors as error:
             return await self._projects_section(request, customer_id, form, error.errors, 422)
         if not request.htmx:
@@ -420,18 +369,12 @@ class CustomerController(Controller):
 
     @get("/{customer_id:int}/projects/{project_id:int}")
     async def show_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Template:
-        try:
-            project = await service.get_project(user_of(request), customer_id, project_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        project = await service.get_project(user_of(request), customer_id, project_id)
         return render("customers/_project_row.html", customer={"id": customer_id}, project=project)
 
     @get("/{customer_id:int}/projects/{project_id:int}/edit")
     async def edit_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Template:
-        try:
-            project = await service.get_project(user_of(request), customer_id, project_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        project = await service.get_project(user_of(request), customer_id, project_id)
         template = "customers/_project_row_edit.html" if request.htmx else "customers/edit_row.html"
         return render(
             template,
@@ -459,8 +402,6 @@ class CustomerController(Controller):
         try:
             await service.update_project(user, customer_id, project_id, form)
             project = await service.get_project(user, customer_id, project_id)
-        except NotVisible:
-            raise NotFoundException() from None
         except FormErrors as error:
             project = await service.get_project(user, customer_id, project_id)
             template = "customers/_project_row_edit.html" if request.htmx else "customers/edit_row.html"
@@ -480,10 +421,7 @@ class CustomerController(Controller):
 
     @post("/{customer_id:int}/projects/{project_id:int}/delete")
     async def delete_project(self, request: HTMXRequest, customer_id: RecordId, project_id: RecordId) -> Response[Any]:
-        try:
-            await service.delete_project(user_of(request), customer_id, project_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        await service.delete_project(user_of(request), customer_id, project_id)
         if not request.htmx:
             return see_other(f"/customers/{customer_id}#projects")
         return await self._projects_section(request, customer_id)

@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, post
-from litestar.exceptions import NotFoundException
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
 from app.customers import service as customers
-from app.customers.service import FormErrors, NotVisible
+from app.customers.service import FormErrors
 from app.feedback import service
 from app.web import RecordId, form_data, render, see_other, user_of, wants_fragment
 
@@ -69,10 +68,7 @@ class FeedbackController(Controller):
 
     @get("/feedback/{feedback_id:int}")
     async def detail(self, request: HTMXRequest, feedback_id: RecordId) -> Template:
-        try:
-            return await _handling(request, feedback_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        return await _handling(request, feedback_id)
 
     @post("/feedback/{feedback_id:int}/reply")
     async def reply(self, request: HTMXRequest, feedback_id: RecordId) -> Response[Any]:
@@ -85,20 +81,15 @@ class FeedbackController(Controller):
             if not wants_fragment(request, HANDLING):
                 return see_other(f"/feedback/{feedback_id}")
             return await _handling(request, feedback_id)
-        except NotVisible:
-            raise NotFoundException() from None
         except FormErrors as error:
             return await _handling(request, feedback_id, form, error.errors, status_code=422)
 
     @post("/feedback/{feedback_id:int}/reopen")
     async def reopen(self, request: HTMXRequest, feedback_id: RecordId) -> Response[Any]:
-        try:
-            await service.reopen(user_of(request), feedback_id)
-            if not wants_fragment(request, HANDLING):
-                return see_other(f"/feedback/{feedback_id}")
-            return await _handling(request, feedback_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        await service.reopen(user_of(request), feedback_id)
+        if not wants_fragment(request, HANDLING):
+            return see_other(f"/feedback/{feedback_id}")
+        return await _handling(request, feedback_id)
 
     @post("/customers/{customer_id:int}/feedback")
     async def add_for_customer(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
@@ -108,7 +99,5 @@ class FeedbackController(Controller):
             if not wants_fragment(request, SECTION):
                 return see_other(f"/customers/{customer_id}#feedback")
             return await _customer_section(request, customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
         except FormErrors as error:
             return await _customer_section(request, customer_id, form, error.errors, status_code=422)

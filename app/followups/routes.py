@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, post, put
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
 from app.accounts import service as accounts
 from app.customers import service as customers
-from app.customers.service import FormErrors, NotVisible
+from app.customers.service import FormErrors
 from app.followups import service
 from app.web import RecordId, form_data, render, see_other, user_of, wants_fragment
 
@@ -91,10 +91,7 @@ class FollowUpController(Controller):
 
     @get("/customers/{customer_id:int}/followups")
     async def section(self, request: HTMXRequest, customer_id: RecordId) -> Template:
-        try:
-            return await _section(request, customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        return await _section(request, customer_id)
 
     @post("/customers/{customer_id:int}/followups")
     async def add(self, request: HTMXRequest, customer_id: RecordId) -> Response[Any]:
@@ -104,28 +101,20 @@ class FollowUpController(Controller):
             if not wants_fragment(request, SECTION):
                 return see_other(f"/customers/{customer_id}#followups")
             return await _section(request, customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
         except FormErrors as error:
             return await _section(request, customer_id, form, error.errors, status_code=422)
 
     @get("/customers/{customer_id:int}/followups/{followup_id:int}")
     async def show(self, request: HTMXRequest, customer_id: RecordId, followup_id: RecordId) -> Response[Any]:
         """The timeline item: what Cancel on the edit form goes back to."""
-        try:
-            followup = await service.get_followup(user_of(request), customer_id, followup_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        followup = await service.get_followup(user_of(request), customer_id, followup_id)
         if not wants_fragment(request, _item_target(followup_id)):
             return see_other(f"/customers/{customer_id}#followup-{followup_id}")
         return render("followups/_item.html", followup=followup)
 
     @get("/customers/{customer_id:int}/followups/{followup_id:int}/edit")
     async def edit(self, request: HTMXRequest, customer_id: RecordId, followup_id: RecordId) -> Template:
-        try:
-            followup = await service.get_followup(user_of(request), customer_id, followup_id)
-        except NotVisible:
-            raise NotFoundException() from None
+        followup = await service.get_followup(user_of(request), customer_id, followup_id)
         if not followup["can_edit"]:
             raise PermissionDeniedException()
         return await _edit_form(request, customer_id, followup, service.form_values(followup), {})
@@ -145,10 +134,6 @@ class FollowUpController(Controller):
         try:
             await service.update_followup(user, customer_id, followup_id, form)
             followup = await service.get_followup(user, customer_id, followup_id)
-        except NotVisible:
-            raise NotFoundException() from None
-        except PermissionError:
-            raise PermissionDeniedException() from None
         except FormErrors as error:
             followup = await service.get_followup(user, customer_id, followup_id)
             return await _edit_form(request, customer_id, followup, form, error.errors, status_code=422)
@@ -158,12 +143,7 @@ class FollowUpController(Controller):
 
     @post("/customers/{customer_id:int}/followups/{followup_id:int}/delete")
     async def delete(self, request: HTMXRequest, customer_id: RecordId, followup_id: RecordId) -> Response[Any]:
-        try:
-            await service.delete_followup(user_of(request), customer_id, followup_id)
-            if not wants_fragment(request, SECTION):
-                return see_other(f"/customers/{customer_id}#followups")
-            return await _section(request, customer_id)
-        except NotVisible:
-            raise NotFoundException() from None
-        except PermissionError:
-            raise PermissionDeniedException() from None
+        await service.delete_followup(user_of(request), customer_id, followup_id)
+        if not wants_fragment(request, SECTION):
+            return see_other(f"/customers/{customer_id}#followups")
+        return await _section(request, customer_id)
