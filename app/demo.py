@@ -16,6 +16,7 @@ import asyncio
 import bisect
 import itertools
 import math
+import os
 import random
 import secrets
 import time
@@ -1123,7 +1124,8 @@ async def _ensure_staff(console: Console | None) -> int:
     missing = [person for person in DEMO_STAFF if person[0] not in taken]
     if not missing:
         return 0
-    password = secrets.token_urlsafe(9)
+    # Benchmarks and screenshots set the password so they can log in as a demo staff member.
+    password = os.environ.get("KEHU_DEMO_PASSWORD") or secrets.token_urlsafe(9)
     # One hash for everyone: PBKDF2 is deliberately slow and these are throw-away demo accounts.
     hashed = await anyio.to_thread.run_sync(BaseUser.hash_password, password)
     async with transaction():

@@ -69,7 +69,7 @@ def kehu(*args: str, env: dict[str, str], quiet: bool = True) -> None:
 def database(engine: str) -> Iterator[dict[str, str]]:
     """The environment of a fresh database: a SQLite file, or a throwaway PostgreSQL cluster."""
     var = Path(tempfile.mkdtemp(prefix=f"kehu-bench-{engine}-"))
-    env = {**os.environ, "KEHU_VAR_DIR": str(var), "KEHU_PASSWORD": PASSWORD}
+    env = {**os.environ, "KEHU_VAR_DIR": str(var), "KEHU_PASSWORD": PASSWORD, "KEHU_DEMO_PASSWORD": PASSWORD}
     env.pop("DATABASE_URL", None)
     cluster = None
     try:
