@@ -20,7 +20,7 @@ from app.config import get_settings
 from app.core import service as core
 from app.customers import normalize
 from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, Tier
-from app.db import transaction
+from app.db import is_sqlite, transaction
 from app.followups.tables import FollowUp
 from app.i18n import _
 from app.options.service import valid_option_id
@@ -344,7 +344,9 @@ def _field_clauses(filters: CustomerFilters) -> list[Any]:
     if filters.q:
         needle = f"%{filters.q.replace('%', '').replace('_', '')}%"
         digits = re.sub(r"\D", "", filters.q)
-        text = Customer.name.ilike(needle) | Customer.company.ilike(needle) | Customer.email.ilike(needle)
+        # SQLite's LIKE already ignores case (for Latin letters); PostgreSQL needs ILIKE.
+        contains = (lambda column: column.like(needle)) if is_sqlite() else (lambda column: column.ilike(needle))
+        text = contains(Customer.name) | contains(Customer.company) | contains(Customer.email)
         if len(digits) >= 4:
             text = text | Customer.mobile.like(f"%{digits}%") | Customer.phone.like(f"%{digits[-4:]}%")
         clauses.append(text)
