@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Response, get
+from litestar.config.app import AppConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
@@ -172,17 +174,32 @@ async def _on_shutdown() -> None:
     await db.close()
 
 
+# Paths that never touch the database: no transaction for them.
+NO_DATABASE = ("/static/", "/health")
+
+
 def read_in_one_transaction(app: ASGIApp) -> ASGIApp:
-    """Run each page view (GET) in one read transaction; see db.read_transaction. GET handlers never write."""
+    """Run each page view (GET) in one read transaction, the session's user lookup included; see
+    db.read_transaction. GET handlers never write."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not scope["path"].startswith("/static/"):
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not scope["path"].startswith(NO_DATABASE):
             async with db.read_transaction():
                 await app(scope, receive, send)
         else:
             await app(scope, receive, send)
 
     return middleware
+
+
+def _outermost(middleware: Callable[[ASGIApp], ASGIApp]) -> Callable[[AppConfig], AppConfig]:
+    """An on_app_init hook that puts a middleware before the ones other hooks inserted (the session's user)."""
+
+    def hook(app_config: AppConfig) -> AppConfig:
+        app_config.middleware.insert(0, middleware)
+        return app_config
+
+    return hook
 
 
 def create_app() -> Litestar:
@@ -222,10 +239,10 @@ def create_app() -> Litestar:
             FeedbackController,
             create_static_files_router(path="/static", directories=[static_dir], opt={"exclude_from_auth": True}),
         ],
-        on_app_init=[session_auth.on_app_init],
+        on_app_init=[session_auth.on_app_init, _outermost(read_in_one_transaction)],
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],
-        middleware=[login_rate_limit.middleware, read_in_one_transaction],
+        middleware=[login_rate_limit.middleware],
         before_request=speak_users_language,
         csrf_config=csrf,
         plugins=[HTMXPlugin()],

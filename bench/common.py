@@ -123,7 +123,7 @@ def server(env: dict[str, str]) -> Iterator[str]:
 
 
 def logged_in(url: str, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=url, timeout=30)
+    client = httpx.Client(base_url=url, timeout=30, follow_redirects=True)
     client.get("/login")
     token = client.cookies.get("csrftoken") or ""
     response = client.post("/login", data={"username": username, "password": PASSWORD, "_csrf_token": token})

@@ -22,7 +22,6 @@ LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
 LANGUAGES = [("zh-CN", "中文"), ("en", "English")]
 
 
-# Primary keys are 32-bit integers on PostgreSQL; a larger id cannot exist and would make the driver overflow.
 def local_path(target: str | None) -> str:
     """Where to go after logging in or switching language: a path on this site, never another host."""
     # "//host" and "/\host" are both read by browsers as a link to another host.

@@ -31,7 +31,6 @@ DUE_LIST_LIMIT = 500
 SNIPPET_LENGTH = 80
 # The due list's groups, in the order the page shows them.
 _GROUPS = ("overdue", "today", "upcoming")
-# Primary keys are 32-bit on PostgreSQL: a larger id from a hand-edited URL would fail in the driver.
 
 _DATETIME = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?$")
 
