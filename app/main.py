@@ -79,8 +79,8 @@ async def speak_users_language(request: Request) -> None:
 
 
 def _error_page(request: Request, status_code: int, title: str, message: str = "") -> Response[Any]:
-    if isinstance(request, HTMXRequest) and request.htmx and status_code < 500:
-        # htmx does not swap 4xx: let it show the message in the notice area instead of failing silently.
+    if isinstance(request, HTMXRequest) and request.htmx:
+        # An htmx request shows the message in the notice area instead of replacing what it targeted.
         return Template(
             template_name="_notice.html",
             context={"message": message or title, "level": "error"},

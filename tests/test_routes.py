@@ -158,3 +158,13 @@ async def test_malformed_bodies_get_4xx_or_a_clean_answer_never_500(
         assert response.status_code < 500, (method, url, response.status_code)
     row = await service.get_customer(people["wangfang"], customer_id)
     assert "\x00" not in row["name"]
+
+
+async def test_htmx_errors_land_in_the_notice_area(staff: AsyncTestClient, people: dict[str, CurrentUser]) -> None:
+    theirs = await service.create_customer(people["liqiang"], {"name": "李强的客户", "origin": "own"})
+    response = await staff.get(
+        f"/customers/{theirs}/fields/name/edit", headers={"HX-Request": "true", "HX-Target": "field-name"}
+    )
+    assert response.status_code == 404
+    assert response.headers["hx-retarget"] == "#notices"
+    assert 'class="notice notice-error"' in response.text and "<html" not in response.text
