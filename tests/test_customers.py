@@ -77,6 +77,7 @@ async def test_filters_live_in_the_url_and_combine(staff: AsyncTestClient, peopl
     assert "<html" not in fragment.text
     assert "广州南沙测绘有限公司" in fragment.text
     assert 'id="filter-city"' in fragment.text and "hx-swap-oob" in fragment.text
+    assert fragment.headers["hx-push-url"] == "/customers?kind=prospect&province=%E5%B9%BF%E4%B8%9C%E7%9C%81"
 
 
 async def test_malformed_filters_are_ignored_not_errors(staff: AsyncTestClient) -> None:

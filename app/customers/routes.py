@@ -59,7 +59,10 @@ class CustomerController(Controller):
         page = await service.list_customers(user, filters)
         context = {"page": page, "filters": filters, "active_nav": "customers"}
         if wants_fragment(request, "customer-results"):
-            return render("customers/_results.html", **context, oob_city=True, cities_by_province=PROVINCES)
+            response = render("customers/_results.html", **context, oob_city=True, cities_by_province=PROVINCES)
+            # The address bar gets the filters that are set, not every empty field of the form.
+            response.headers["HX-Push-Url"] = f"/customers?{page.filters.query()}"
+            return response
         return render("customers/index.html", **context, **await _filter_choices(user))
 
     @get("/new")
