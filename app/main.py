@@ -40,7 +40,7 @@ from app.customers.routes import CustomerController
 from app.customers.service import NotVisible
 from app.feedback.routes import FeedbackController
 from app.followups.routes import FollowUpController
-from app.labels import label, option_label
+from app.labels import customer_field, label, option_label
 from app.options.routes import OptionController
 
 # Routes anyone may reach without logging in.
@@ -143,7 +143,9 @@ def _jinja() -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(current_language=i18n.current_language, label=label, option_label=option_label)
+    env.globals.update(
+        current_language=i18n.current_language, label=label, option_label=option_label, customer_field=customer_field
+    )
     env.filters.update(
         datetime=i18n.format_datetime,
         date=i18n.format_date,

@@ -131,6 +131,7 @@ class CustomerController(Controller):
     async def detail(self, request: HTMXRequest, customer_id: RecordId) -> Template:
         user = user_of(request)
         customer = await service.get_customer(user, customer_id)
+        contacts = await service.contacts_of(customer_id)
         context: dict[str, Any] = {
             "customer": customer,
             "contact_form": {},
@@ -138,14 +139,14 @@ class CustomerController(Controller):
             "project_form": {},
             "project_errors": {},
             "fields": FIELDS,
-            "contacts": await service.contacts_of(customer_id),
+            "contacts": contacts,
             "projects": await service.projects_of(customer_id),
             "history": await history.history_of(customer_id),
             "owners": await accounts.assignable_accounts() if user.is_supervisor else [],
             "project_statuses": list(ProjectStatus),
             "active_nav": "customers",
         }
-        context.update(await followups.section_context(user, customer))
+        context.update(await followups.section_context(user, customer, contacts=contacts))
         context.update(await feedback.customer_section_context(user, customer))
         return render("customers/detail.html", **context)
 

@@ -99,11 +99,13 @@ async def get_followup(user: CurrentUser, customer_id: int, followup_id: int) ->
     return row
 
 
-async def form_choices(customer_id: int, followup: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The method and contact choices of a follow-up form. An edited follow-up keeps its method and contact
-    even when the method was retired or the contact deleted since."""
+async def form_choices(
+    customer_id: int, followup: dict[str, Any] | None = None, *, contacts: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The method and contact choices of a follow-up form (`contacts` when the caller has them already). An
+    edited follow-up keeps its method and contact even when the method was retired or the contact deleted."""
     methods = await options(OptionKind.followup_method)
-    contacts = await contacts_of(customer_id)
+    contacts = list(contacts) if contacts is not None else await contacts_of(customer_id)
     if followup is not None:
         if followup["method"] and followup["method"] not in {method["id"] for method in methods}:
             methods.append(
@@ -114,9 +116,11 @@ async def form_choices(customer_id: int, followup: dict[str, Any] | None = None)
     return {"followup_methods": methods, "contacts": contacts}
 
 
-async def section_context(user: CurrentUser, customer: dict[str, Any]) -> dict[str, Any]:
+async def section_context(
+    user: CurrentUser, customer: dict[str, Any], *, contacts: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """What `followups/_section.html` needs beside `customer` (a dict from customers.service.get_customer)."""
-    choices = await form_choices(customer["id"])
+    choices = await form_choices(customer["id"], contacts=contacts)
     return {
         "followups": await _timeline_of(user, customer["id"]),
         "followup_methods": choices["followup_methods"],
