@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
-from babel.support import LazyProxy, NullTranslations, Translations
+from babel.support import NullTranslations, Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = {"zh-CN": "zh_CN", "en": "en"}
@@ -61,11 +61,6 @@ def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
 
 
 _ = gettext
-
-
-def lazy_gettext(message: str) -> LazyProxy:
-    """For module-level labels, translated when shown rather than when imported."""
-    return LazyProxy(gettext, message, enable_cache=False)
 
 
 def local(value: datetime) -> datetime:

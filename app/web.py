@@ -63,26 +63,13 @@ async def form_data(request: Request) -> dict[str, str]:
     return data
 
 
-def form_list(form: Any, key: str) -> list[str]:
-    return [value for value in form.getall(key, []) if isinstance(value, str)]
-
-
 def not_found() -> NotFoundException:
     return NotFoundException()
-
-
-def require_supervisor(user: CurrentUser) -> None:
-    if not user.is_supervisor:
-        raise PermissionDeniedException()
 
 
 def require_admin(user: CurrentUser) -> None:
     if not user.is_admin:
         raise PermissionDeniedException()
-
-
-def empty(status_code: int = 204) -> Response[None]:
-    return Response(content=None, status_code=status_code)
 
 
 def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:

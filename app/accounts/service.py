@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -16,8 +16,6 @@ from app.db import transaction
 from app.i18n import _
 
 MIN_PASSWORD_LENGTH = 8
-# Presence for the chat: written at most this often, so a page view is not a write.
-LAST_SEEN_RESOLUTION = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -238,9 +236,3 @@ async def change_own_password(user: CurrentUser, *, current: str, new: str, repe
 
 async def set_language(account_id: int, language: str) -> None:
     await Account.update({Account.language: language}).where(Account.id == account_id)
-
-
-async def touch_last_seen(user: CurrentUser) -> None:
-    now = datetime.now(UTC)
-    if user.last_seen_at is None or now - user.last_seen_at >= LAST_SEEN_RESOLUTION:
-        await Account.update({Account.last_seen_at: now}).where(Account.id == user.account_id)
