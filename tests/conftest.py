@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import socket
+import subprocess
 import tempfile
-from collections.abc import AsyncIterator
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 # Piccolo reads its configuration at import time: the environment must be set before the app is imported.
@@ -15,6 +20,13 @@ os.environ["KEHU_VAR_DIR"] = str(_VAR)
 os.environ.setdefault("KEHU_SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
 os.environ["PICCOLO_CONF"] = "piccolo_conf"
 os.environ.setdefault("KEHU_LANGUAGE", "zh-CN")
+# A Meilisearch of the tests' own (started below) on a free port, with its data in the temp dir.
+with socket.socket() as _probe:
+    _probe.bind(("127.0.0.1", 0))
+    _MEILI_PORT = _probe.getsockname()[1]
+os.environ["MEILI_URL"] = f"http://127.0.0.1:{_MEILI_PORT}"
+os.environ.pop("MEILI_MASTER_KEY", None)
+os.environ["KEHU_INDEX_PREFIX"] = "test_"
 # The test client runs the app on an event loop of its own, and an asyncpg pool belongs to the loop it was made on.
 os.environ["KEHU_DATABASE_POOL"] = "0"
 
@@ -28,6 +40,9 @@ from app.accounts.tables import Account, Role  # noqa: E402
 from app.cli import migrate  # noqa: E402
 from app.db import is_sqlite  # noqa: E402
 from app.main import create_app  # noqa: E402
+from search import documents as search_documents  # noqa: E402
+from search import engine as meili  # noqa: E402
+from search import sync  # noqa: E402
 
 PASSWORD = "kehu-test-pass"
 KEEP_TABLES = {"migration", "option_item"}
@@ -42,6 +57,55 @@ PEOPLE = {
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"kehu database: {'SQLite' if is_sqlite() else 'PostgreSQL'}"
+
+
+class Meilisearch:
+    """The tests' Meilisearch process; it can be stopped and started again on the same port and data."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.url = os.environ["MEILI_URL"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [self.binary, "--db-path", str(_VAR / "meilisearch"), "--http-addr", f"127.0.0.1:{_MEILI_PORT}"]
+        args += ["--no-analytics", "--env", "development", "--log-level", "WARN"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:  # noqa: S310 - our own URL
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("Meilisearch did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+def _meilisearch_binary() -> str | None:
+    local = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "meilisearch"
+    return os.environ.get("MEILI_BIN") or (str(local) if local.exists() else shutil.which("meilisearch"))
+
+
+@pytest.fixture(scope="session")
+def meilisearch_process() -> Iterator[Meilisearch | None]:
+    """Started once for the session. Missing binary: an error under CI, else the search tests are skipped."""
+    binary = _meilisearch_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("meilisearch is not installed (run scripts/install-meilisearch)")
+        yield None
+        return
+    process = Meilisearch(binary)
+    process.start()
+    yield process
+    process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +128,10 @@ def password_hash() -> str:
 
 
 @pytest.fixture(autouse=True)
-async def clean_database(database: None) -> None:
-    """Every test starts with no rows but the option lists (seeded once by the migration)."""
+async def clean_database(database: None, meilisearch_process: Meilisearch | None) -> None:
+    """Every test starts with no rows but the option lists (seeded once by the migration), and without search
+    indexes: pages then answer from the database, until a test asks for the `search` fixture."""
+    await _drop_indexes(meilisearch_process)
     tables = [name for name in await _tables() if name not in KEEP_TABLES]
     if is_sqlite():
         for name in tables:
@@ -73,6 +139,43 @@ async def clean_database(database: None) -> None:
     else:
         quoted = ", ".join(f'"{name}"' for name in tables)
         await Account.raw(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+
+
+_indexes_made = False
+
+
+async def _drop_indexes(process: Meilisearch | None) -> None:
+    global _indexes_made
+    if process is None or not _indexes_made:
+        return
+    if process.process is None:
+        process.start()
+    for name in search_documents.INDEXES:
+        meili.delete_index(meili.uid(name))
+    meili.mark_up()
+    _indexes_made = False
+
+
+class Search:
+    """What a search test needs: the indexes, and the worker's work done on demand."""
+
+    def __init__(self, process: Meilisearch) -> None:
+        self.process = process
+
+    async def sync(self) -> int:
+        """Drain the outbox the way the worker does; returns the rows done."""
+        return await sync.drain()
+
+
+@pytest.fixture
+async def search(meilisearch_process: Meilisearch | None) -> Search:
+    """Empty search indexes with Kehu's settings in the tests' Meilisearch."""
+    global _indexes_made
+    if meilisearch_process is None:
+        pytest.skip("meilisearch is not installed")
+    _indexes_made = True
+    meili.ensure_indexes()
+    return Search(meilisearch_process)
 
 
 @pytest.fixture

@@ -143,7 +143,6 @@ async def create_account(
             entity_id=account.id,
             action="create",
             changes={"username": [None, username], "name": [None, name], "role": [None, role.value]},
-            searchable=False,
         )
     return account.id
 
@@ -197,7 +196,6 @@ async def update_account(account_id: int, *, name: str, role: Role, active: bool
                 entity_id=account_id,
                 action="update",
                 changes=changes,
-                searchable=False,
             )
 
 
@@ -215,7 +213,6 @@ async def set_password(account_id: int, password: str, *, actor: CurrentUser) ->
             entity_id=account_id,
             action="password",
             changes={"password": ["***", "***"]},
-            searchable=False,
         )
 
 

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from app.core.tables import AuditLog, SearchOutbox
+from search.documents import jobs_for_change
 
 
 def _plain(value: Any) -> Any:
@@ -40,14 +41,9 @@ async def record(
     action: str,
     changes: dict[str, list[Any]] | None = None,
     customer_id: int | None = None,
-    indexed_as: tuple[str, int] | None = None,
-    searchable: bool = True,
 ) -> None:
-    """Write the audit row and queue the record for the search index. Call inside the write's transaction.
-
-    `indexed_as` names the search document the change belongs to when it is not the record itself: a contact
-    or a project is searched as part of its customer. Accounts and option lists are not searched.
-    """
+    """Write the audit row and queue the search documents the change touches. Call inside the write's
+    transaction, so the index can never miss a change that was committed."""
     await AuditLog.insert(
         AuditLog(
             actor=actor_id,
@@ -58,7 +54,6 @@ async def record(
             diff=changes or {},
         )
     )
-    if not searchable:
-        return
-    index_entity, index_id = indexed_as or (entity, entity_id)
-    await SearchOutbox.insert(SearchOutbox(entity=index_entity, entity_id=index_id))
+    jobs = jobs_for_change(entity, entity_id, customer_id)
+    if jobs:
+        await SearchOutbox.insert(*(SearchOutbox(entity=name, entity_id=record_id) for name, record_id in jobs))

@@ -26,6 +26,8 @@ from app.i18n import _
 from app.options.service import valid_option_id
 from app.options.tables import OptionKind
 from app.regions import PROVINCES, normalise_city, normalise_province
+from search import engine as search_engine
+from search import query as search_query
 
 PAGE_SIZE = 25
 
@@ -52,6 +54,13 @@ def visible_customers(user: CurrentUser, *, include_deleted: bool = False) -> Wh
     if user.is_supervisor:
         return live
     return live & ((Customer.owner == user.account_id) | Customer.owner.is_null())
+
+
+def search_scope(user: CurrentUser) -> str:
+    """The same scope as a Meilisearch filter, for every search index (each document carries owner_id)."""
+    if user.is_supervisor:
+        return ""
+    return f"owner_id IS NULL OR owner_id = {int(user.account_id)}"
 
 
 async def check_visible(user: CurrentUser, customer_id: int) -> None:
@@ -410,6 +419,11 @@ class CustomerPage:
     total: int = 0
     pages: int = 1
     page_numbers: list[int] = field(default_factory=list)
+    # Per filter group, how many customers each value would give ({"province": {"云南省": 12}}); empty when
+    # the list came from the database.
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Search is unreachable: a text query only matched names, companies and phone numbers in the database.
+    limited: bool = False
 
 
 def _page_numbers(page: int, pages: int) -> list[int]:
@@ -424,8 +438,18 @@ def _page_numbers(page: int, pages: int) -> list[int]:
 
 
 async def list_customers(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
-    """One page of a tab, plus the count of each tab under the same filters (a few index-only counts and one
-    page query; no query per row)."""
+    """One page of a tab with the count of each tab. A text query or a filter is answered by the search index
+    (with facet counts); the plain list, or any list while search is unreachable, by the database."""
+    if filters.is_filtered:
+        try:
+            return await _list_from_index(user, filters)
+        except search_engine.Unavailable:
+            return replace(await _list_from_database(user, filters), limited=bool(filters.q))
+    return await _list_from_database(user, filters)
+
+
+async def _list_from_database(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
+    """A few index-only counts and one page query; no query per row."""
     counts = {kind.value: await _count(filters, user, kind.value) for kind in Kind}
     clauses = _page_clauses(user, filters)
     total = counts.get(filters.kind, 0)
@@ -440,8 +464,15 @@ async def list_customers(user: CurrentUser, filters: CustomerFilters) -> Custome
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     )
+    return _page(rows, counts, filters, page, total)
+
+
+def _page(
+    rows: list[dict[str, Any]], counts: dict[str, int], filters: CustomerFilters, page: int, total: int, **more: Any
+) -> CustomerPage:
     for row in rows:
         row["mobile_display"] = normalize.format_mobile(row["mobile"])
+    pages = max(1, math.ceil(total / PAGE_SIZE))
     return CustomerPage(
         rows=rows,
         counts=counts,
@@ -449,7 +480,85 @@ async def list_customers(user: CurrentUser, filters: CustomerFilters) -> Custome
         total=total,
         pages=pages,
         page_numbers=_page_numbers(page, pages),
+        **more,
     )
+
+
+_INDEX_SORTS = {
+    "updated": ["updated_ts:desc"],
+    "created": ["created_ts:desc"],
+    "name": ["name_sort:asc"],
+    "last_contact": ["last_contact_ts:desc"],
+    "next_follow_up": ["next_follow_up_ts:asc"],
+}
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _index_filters(user: CurrentUser, filters: CustomerFilters) -> tuple[dict[str, str], list[str]] | None:
+    """The filters as Meilisearch filter strings: one per facet group, plus those that are no group.
+    None when the filters cannot match anything in the user's scope."""
+    groups = {"kind": f"kind = {_quoted(filters.kind)}"}
+    if filters.owner == "me":
+        groups["owner_id"] = f"owner_id = {int(user.account_id)}"
+    elif filters.owner == "pool":
+        groups["owner_id"] = "owner_id IS NULL"
+    elif filters.owner:
+        if not (user.is_supervisor or int(filters.owner) == user.account_id):
+            return None
+        groups["owner_id"] = f"owner_id = {int(filters.owner)}"
+    for group, value in (
+        ("province", filters.province),
+        ("city", filters.city),
+        ("tier", filters.tier),
+        ("origin", filters.origin),
+    ):
+        if value:
+            groups[group] = f"{group} = {_quoted(value)}"
+    for group, number in (("channel_id", filters.channel), ("budget_id", filters.budget)):
+        if number:
+            groups[group] = f"{group} = {int(number)}"
+    others = []
+    if filters.activity:
+        since = int(_active_since().timestamp())
+        others.append(f"last_contact_ts {'>=' if filters.activity == 'active' else '<'} {since}")
+    return groups, others
+
+
+async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
+    """Meilisearch picks the page and counts; the rows themselves are read from the database by id, so what
+    is shown is current and inside the scope even if the index lags a moment behind."""
+    prepared = _index_filters(user, filters)
+    if prepared is None:
+        return _page([], {kind.value: 0 for kind in Kind}, filters, 1, 0)
+    groups, others = prepared
+    page = min(filters.page, max(1, math.ceil(1_000_000 / PAGE_SIZE)))
+    scope = " AND ".join(f"({part})" for part in [search_scope(user), *others] if part)
+    results = await search_engine.call(
+        search_query.customer_page,
+        filters.q,
+        scope,
+        groups,
+        sort=_INDEX_SORTS[filters.sort],
+        page=page,
+        per_page=PAGE_SIZE,
+    )
+    if results.ids:
+        found = await Customer.select(*_LIST_COLUMNS).where(Customer.id.is_in(results.ids), visible_customers(user))
+        by_id = {row["id"]: row for row in found}
+        rows = [by_id[customer_id] for customer_id in results.ids if customer_id in by_id]
+    else:
+        rows = []
+    for row in rows:
+        row["highlight"] = results.highlights.get(row["id"], {})
+    kinds = results.facets.get("kind", {})
+    counts = {kind.value: kinds.get(kind.value, 0) for kind in Kind}
+    pages = max(1, math.ceil(results.total / PAGE_SIZE))
+    if page > pages and results.total:
+        return await _list_from_index(user, replace(filters, page=pages))
+    return _page(rows, counts, filters, page, results.total, facets=results.facets)
 
 
 _DETAIL_COLUMNS = (
@@ -817,7 +926,6 @@ async def add_contact(user: CurrentUser, customer_id: int, data: dict[str, str])
             customer_id=customer_id,
             action="create",
             changes=core.diff({}, values),
-            indexed_as=("customer", customer_id),
         )
     return contact.id
 
@@ -851,7 +959,6 @@ async def update_contact(user: CurrentUser, customer_id: int, contact_id: int, d
             customer_id=customer_id,
             action="update",
             changes=changes,
-            indexed_as=("customer", customer_id),
         )
 
 
@@ -867,7 +974,6 @@ async def delete_contact(user: CurrentUser, customer_id: int, contact_id: int) -
             customer_id=customer_id,
             action="delete",
             changes={"name": [before["name"], None]},
-            indexed_as=("customer", customer_id),
         )
 
 
@@ -977,7 +1083,6 @@ async def add_project(user: CurrentUser, customer_id: int, data: dict[str, str])
             customer_id=customer_id,
             action="create",
             changes=core.diff({}, values),
-            indexed_as=("customer", customer_id),
         )
     return project.id
 
@@ -1010,7 +1115,6 @@ async def update_project(user: CurrentUser, customer_id: int, project_id: int, d
             customer_id=customer_id,
             action="update",
             changes=changes,
-            indexed_as=("customer", customer_id),
         )
 
 
@@ -1026,7 +1130,6 @@ async def delete_project(user: CurrentUser, customer_id: int, project_id: int) -
             customer_id=customer_id,
             action="delete",
             changes={"name": [before["name"], None]},
-            indexed_as=("customer", customer_id),
         )
 
 

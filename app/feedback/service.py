@@ -162,7 +162,6 @@ async def _insert(values: dict[str, Any], actor: CurrentUser | None) -> int:
         customer_id=values["customer"],
         action="create",
         changes=core.diff({}, {key: value for key, value in values.items() if value not in ("", None)}),
-        searchable=False,
     )
     return feedback.id
 
@@ -229,7 +228,6 @@ async def reply(user: CurrentUser, feedback_id: int, text: str, *, reply_require
             customer_id=before["customer"],
             action="reply" if text else "handle",
             changes=core.diff(before, after),
-            searchable=False,
         )
 
 
@@ -248,5 +246,4 @@ async def reopen(user: CurrentUser, feedback_id: int) -> None:
             customer_id=before["customer"],
             action="reopen",
             changes=core.diff(before, after),
-            searchable=False,
         )

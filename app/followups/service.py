@@ -276,7 +276,6 @@ async def _record(user: CurrentUser, customer_id: int, followup_id: int, action:
         customer_id=customer_id,
         action=action,
         changes=changes,
-        indexed_as=("customer", customer_id),
     )
 
 

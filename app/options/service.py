@@ -146,7 +146,6 @@ async def add_option(kind: OptionKind, label: str, label_en: str, *, actor: Curr
             entity_id=item.id,
             action="create",
             changes={"kind": [None, kind.value], "label": [None, label], "label_en": [None, label_en]},
-            searchable=False,
         )
     return item.id
 
@@ -172,7 +171,6 @@ async def update_option(option_id: int, label: str, label_en: str, active: bool,
                 entity_id=option_id,
                 action="update",
                 changes=changes,
-                searchable=False,
             )
 
 
@@ -202,7 +200,6 @@ async def move_option(option_id: int, direction: int, *, actor: CurrentUser) -> 
             entity_id=option_id,
             action="move",
             changes={"position": [index, other]},
-            searchable=False,
         )
 
 

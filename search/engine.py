@@ -1,0 +1,189 @@
+"""The Meilisearch client, the index names and their settings.
+
+The `meilisearch` client is synchronous and has no default timeout: every call here has a timeout, and async
+callers run it in a thread (`call`). When Meilisearch cannot be reached, callers get `Unavailable` and the
+process stops asking for a few seconds, so pages that fall back to the database do not each wait for a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import meilisearch
+from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
+
+from app.config import get_settings
+from search.documents import CUSTOMERS, FEEDBACK, FOLLOW_UPS, INDEXES
+
+T = TypeVar("T")
+TIMEOUT_SECONDS = 2
+TASK_TIMEOUT_MS = 60_000
+RETRY_AFTER_SECONDS = 5.0
+
+
+def _chinese(*attributes: str) -> list[dict[str, list[str]]]:
+    """Text in these attributes is segmented as Chinese; otherwise a short name like 王芳 may be taken for
+    Japanese and cut differently from the query."""
+    return [{"attributePatterns": list(attributes), "locales": ["cmn"]}]
+
+
+SETTINGS: dict[str, dict[str, Any]] = {
+    CUSTOMERS: {
+        # Order matters for ranking: a hit in the name beats a hit in the needs.
+        "searchableAttributes": [
+            "name",
+            "company",
+            "contact_names",
+            "grams",
+            "pinyin",
+            "phones",
+            "emails",
+            "wechats",
+            "title",
+            "contact_titles",
+            "needs",
+            "characteristics",
+        ],
+        "filterableAttributes": [
+            "id",
+            "kind",
+            "origin",
+            "owner_id",
+            "province",
+            "city",
+            "channel_id",
+            "industry_id",
+            "budget_id",
+            "tier",
+            "last_contact_ts",
+        ],
+        "sortableAttributes": ["updated_ts", "created_ts", "name_sort", "last_contact_ts", "next_follow_up_ts"],
+        "localizedAttributes": _chinese(
+            "name", "company", "contact_names", "grams", "title", "contact_titles", "needs", "characteristics"
+        ),
+        "typoTolerance": {
+            "enabled": True,
+            # Digits are never corrected: 1234 must not find 1235.
+            "disableOnNumbers": True,
+            "disableOnAttributes": ["phones", "grams"],
+        },
+        "faceting": {"maxValuesPerFacet": 500},
+        "pagination": {"maxTotalHits": 1_000_000},
+    },
+    FOLLOW_UPS: {
+        "searchableAttributes": ["content", "outcome", "customer_name", "author_name"],
+        "filterableAttributes": ["id", "owner_id", "customer_id"],
+        "sortableAttributes": ["happened_ts"],
+        "localizedAttributes": _chinese("content", "outcome", "customer_name"),
+        "typoTolerance": {"disableOnNumbers": True},
+    },
+    FEEDBACK: {
+        "searchableAttributes": ["content", "reply", "customer_name", "visitor_name", "visitor_contact"],
+        "filterableAttributes": ["id", "owner_id", "customer_id", "status"],
+        "sortableAttributes": ["created_ts"],
+        "localizedAttributes": _chinese("content", "reply", "customer_name", "visitor_name"),
+        "typoTolerance": {"disableOnNumbers": True},
+    },
+}
+for _settings in SETTINGS.values():
+    # Word proximity within an attribute only: much faster indexing, and names are short anyway.
+    _settings["proximityPrecision"] = "byAttribute"
+
+
+class Unavailable(RuntimeError):
+    """Meilisearch could not be reached or did not answer in time."""
+
+
+def index_prefix() -> str:
+    return os.environ.get("KEHU_INDEX_PREFIX", "kehu_")
+
+
+def uid(name: str, *, suffix: str = "") -> str:
+    """The Meilisearch index uid of one of Kehu's indexes (`customers`, …), e.g. kehu_customers."""
+    return f"{index_prefix()}{name}{suffix}"
+
+
+@lru_cache(maxsize=1)
+def client() -> meilisearch.Client:
+    settings = get_settings()
+    return meilisearch.Client(settings.meili_url, settings.meili_master_key or None, timeout=TIMEOUT_SECONDS)
+
+
+_down_until = 0.0
+
+
+def _mark_down() -> None:
+    global _down_until
+    _down_until = time.monotonic() + RETRY_AFTER_SECONDS
+
+
+def mark_up() -> None:
+    global _down_until
+    _down_until = 0.0
+
+
+def call_sync(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call the client; connection failures and timeouts become Unavailable."""
+    if time.monotonic() < _down_until:
+        raise Unavailable("Meilisearch was unreachable moments ago")
+    try:
+        return function(*args, **kwargs)
+    except (MeilisearchCommunicationError, MeilisearchTimeoutError) as error:
+        _mark_down()
+        raise Unavailable(str(error)) from error
+    except MeilisearchApiError as error:
+        # Before the worker has built the indexes for the first time, search is as good as down.
+        if error.code == "index_not_found":
+            raise Unavailable(str(error)) from error
+        raise
+
+
+async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await anyio.to_thread.run_sync(lambda: call_sync(function, *args, **kwargs))
+
+
+def wait(task: Any) -> None:
+    """Wait for a Meilisearch task and raise if it failed: outbox rows are deleted only after success."""
+    result = client().wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS, interval_in_ms=10)
+    if result.status != "succeeded":
+        raise RuntimeError(f"Meilisearch task {task.task_uid} {result.status}: {result.error}")
+
+
+def ensure_indexes(*, suffix: str = "") -> None:
+    """Create the indexes if missing and apply their settings; cheap when nothing changed."""
+    meili = client()
+    for name in INDEXES:
+        index_uid = uid(name, suffix=suffix)
+        try:
+            meili.get_index(index_uid)
+        except MeilisearchApiError as error:
+            if error.code != "index_not_found":
+                raise
+            wait(meili.create_index(index_uid, {"primaryKey": "id"}))
+        wait(meili.index(index_uid).update_settings(SETTINGS[name]))
+
+
+def delete_index(index_uid: str) -> None:
+    try:
+        wait(client().delete_index(index_uid))
+    except MeilisearchApiError as error:
+        if error.code != "index_not_found":
+            raise
+
+
+def document_counts(*, suffix: str = "") -> dict[str, int | None]:
+    """Documents per index; None for an index that does not exist yet."""
+    counts: dict[str, int | None] = {}
+    for name in INDEXES:
+        try:
+            counts[name] = client().index(uid(name, suffix=suffix)).get_stats().number_of_documents
+        except MeilisearchApiError as error:
+            if error.code != "index_not_found":
+                raise
+            counts[name] = None
+    return counts

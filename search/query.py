@@ -1,0 +1,263 @@
+"""Questions Kehu asks Meilisearch: search-as-you-type across everything, and the filtered customer list.
+
+Callers pass the permission scope as a Meilisearch filter (built next to the database scope in the customers
+service), so a result, a count and a highlight never come from outside it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from search import engine as meili
+from search.documents import CUSTOMERS, FEEDBACK, FOLLOW_UPS
+from search.text import MARK_END, MARK_START, has_cjk, phone_query
+
+_HIGHLIGHT = {"highlightPreTag": MARK_START, "highlightPostTag": MARK_END}
+_LATIN_WORD = re.compile(r"[0-9A-Za-z@._\-]{2,}")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]{2,}")
+
+
+def prepare_query(raw: str) -> str:
+    """What is sent to Meilisearch: a phone number typed with spaces, dashes or +86 becomes its digits."""
+    return phone_query(raw) or raw.strip()
+
+
+def _terms(query: str) -> list[str]:
+    """Parts of the query to mark in a value Meilisearch did not mark itself (a part of a Chinese word, digits
+    inside a formatted phone number)."""
+    return [*_CJK_RUN.findall(query), *_LATIN_WORD.findall(query)]
+
+
+def _mark_terms(value: str, terms: list[str]) -> str:
+    for term in sorted(terms, key=len, reverse=True):
+        # Digits may be split by the spaces of a formatted number: 138 1234 5678.
+        pattern = r"[\s\-]?".join(map(re.escape, term)) if term.isdigit() else re.escape(term)
+        value, count = re.subn(f"({pattern})", f"{MARK_START}\\1{MARK_END}", value, count=1, flags=re.IGNORECASE)
+        if count:
+            break
+    return value
+
+
+def highlighted(value: str, formatted: str | None, query: str) -> Markup:
+    """The value as safe HTML with the matched words in <mark>; everything else escaped."""
+    value = value or ""
+    source = formatted if formatted and MARK_START in formatted else value
+    if MARK_START not in source and (has_cjk(query) or phone_query(query)):
+        source = _mark_terms(value, _terms(prepare_query(query)))
+    # Safe: the text is escaped first; only the marks, which no text contains, become tags.
+    return Markup(str(escape(source)).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"))  # noqa: S704
+
+
+def _join(filters: list[str]) -> str:
+    return " AND ".join(f"({part})" for part in filters if part)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Search as you type
+
+
+@dataclass
+class Hit:
+    id: int
+    customer_id: int | None
+    title: Markup
+    detail: Markup
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Found:
+    customers: list[Hit]
+    follow_ups: list[Hit]
+    feedback: list[Hit]
+    totals: dict[str, int]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.customers or self.follow_ups or self.feedback)
+
+
+def _customer_hit(hit: dict[str, Any], query: str) -> Hit:
+    shown = hit.get("_formatted", {})
+    # The line under the name shows what matched when it was not the name: company, contact, phone, email.
+    detail: Markup | None = None
+    for key in ("company", "contact_names", "mobile", "phone", "emails", "wechats"):
+        value = hit.get(key)
+        if isinstance(value, list):
+            value = "、".join(value)
+            formatted = "、".join(shown.get(key) or [])
+        else:
+            formatted = shown.get(key)
+        if not value:
+            continue
+        marked = highlighted(value, formatted, query)
+        if "<mark>" in marked or not detail:
+            detail = marked
+            if "<mark>" in marked:
+                break
+    return Hit(
+        id=hit["id"],
+        customer_id=hit["id"],
+        title=highlighted(hit["name"], shown.get("name"), query),
+        detail=detail or Markup(""),
+        extra={key: hit.get(key) for key in ("kind", "province", "city", "owner_name", "owner_id")},
+    )
+
+
+def _text_hit(hit: dict[str, Any], query: str, fields: tuple[str, ...], title_key: str) -> Hit:
+    shown = hit.get("_formatted", {})
+    detail = Markup("")
+    for key in fields:
+        if hit.get(key):
+            detail = highlighted(hit[key], shown.get(key), query)
+            if "<mark>" in detail:
+                break
+    title_value = hit.get(title_key) or hit.get("visitor_name") or ""
+    return Hit(
+        id=hit["id"],
+        customer_id=hit.get("customer_id"),
+        title=highlighted(title_value, shown.get(title_key), query),
+        detail=detail,
+        extra={key: hit.get(key) for key in ("happened_ts", "created_ts", "author_name", "status", "rating")},
+    )
+
+
+def search_everything(query: str, scope: str, *, limit: int = 5) -> Found:
+    """Customers, follow-ups and feedback matching the query, each group best first (synchronous)."""
+    q = prepare_query(query)
+    common = {"q": q, "filter": scope, "limit": limit, "matchingStrategy": "all", **_HIGHLIGHT}
+    results = meili.call_sync(
+        meili.client().multi_search,
+        [
+            {
+                "indexUid": meili.uid(CUSTOMERS),
+                "attributesToHighlight": ["name", "company", "contact_names", "mobile", "phone", "emails", "wechats"],
+                "attributesToRetrieve": [
+                    "id",
+                    "name",
+                    "company",
+                    "contact_names",
+                    "mobile",
+                    "phone",
+                    "emails",
+                    "wechats",
+                    "kind",
+                    "province",
+                    "city",
+                    "owner_name",
+                    "owner_id",
+                ],
+                **common,
+            },
+            {
+                "indexUid": meili.uid(FOLLOW_UPS),
+                "attributesToHighlight": ["content", "outcome", "customer_name"],
+                "attributesToCrop": ["content", "outcome"],
+                "cropLength": 24,
+                **common,
+            },
+            {
+                "indexUid": meili.uid(FEEDBACK),
+                "attributesToHighlight": ["content", "reply", "customer_name", "visitor_name"],
+                "attributesToCrop": ["content", "reply"],
+                "cropLength": 24,
+                **common,
+            },
+        ],
+    )["results"]
+    customers, follow_ups, feedback = results
+    return Found(
+        customers=[_customer_hit(hit, query) for hit in customers["hits"]],
+        follow_ups=[_text_hit(hit, query, ("content", "outcome"), "customer_name") for hit in follow_ups["hits"]],
+        feedback=[_text_hit(hit, query, ("content", "reply"), "customer_name") for hit in feedback["hits"]],
+        totals={
+            CUSTOMERS: customers.get("estimatedTotalHits", 0),
+            FOLLOW_UPS: follow_ups.get("estimatedTotalHits", 0),
+            FEEDBACK: feedback.get("estimatedTotalHits", 0),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The customer list
+
+
+FACET_GROUPS = ("kind", "owner_id", "province", "city", "channel_id", "tier", "origin", "budget_id")
+
+
+@dataclass
+class CustomerResults:
+    ids: list[int]
+    total: int
+    # {"province": {"云南省": 12, …}, …}: for each group, counts under every filter except that group's own.
+    facets: dict[str, dict[str, int]]
+    highlights: dict[int, dict[str, Markup]]
+
+
+def customer_page(
+    query: str,
+    scope: str,
+    filters: dict[str, str],
+    *,
+    sort: list[str],
+    page: int,
+    per_page: int,
+) -> CustomerResults:
+    """One page of customers in the scope matching the query and the filters (one Meilisearch filter string
+    per facet group), with exact totals and facet counts for every group (synchronous).
+
+    Each group with a filter of its own gets a query without it, so choosing 广东 still shows 云南's count.
+    """
+    q = prepare_query(query)
+    everything = _join([scope, *filters.values()])
+    groups = list(dict.fromkeys([*filters, *FACET_GROUPS]))
+    unfiltered_groups = [group for group in groups if group not in filters]
+    queries: list[dict[str, Any]] = [
+        {
+            "indexUid": meili.uid(CUSTOMERS),
+            "q": q,
+            "filter": everything,
+            "sort": sort,
+            "page": page,
+            "hitsPerPage": per_page,
+            "facets": unfiltered_groups,
+            "matchingStrategy": "all",
+            "attributesToRetrieve": ["id"],
+            "attributesToHighlight": ["name", "company"],
+            **_HIGHLIGHT,
+        }
+    ]
+    for group in filters:
+        others = _join([scope, *(value for key, value in filters.items() if key != group)])
+        queries.append(
+            {
+                "indexUid": meili.uid(CUSTOMERS),
+                "q": q,
+                "filter": others,
+                "facets": [group],
+                "hitsPerPage": 0,
+                "matchingStrategy": "all",
+            }
+        )
+    results = meili.call_sync(meili.client().multi_search, queries)["results"]
+    main = results[0]
+    facets = {group: dict(main.get("facetDistribution", {}).get(group, {})) for group in unfiltered_groups}
+    for group, result in zip(filters, results[1:], strict=True):
+        facets[group] = dict(result.get("facetDistribution", {}).get(group, {}))
+    highlights = {
+        hit["id"]: {
+            "name": highlighted(hit["_formatted"].get("name", ""), hit["_formatted"].get("name"), query),
+            "company": highlighted(hit["_formatted"].get("company", ""), hit["_formatted"].get("company"), query),
+        }
+        for hit in main["hits"]
+    }
+    return CustomerResults(
+        ids=[hit["id"] for hit in main["hits"]],
+        total=main.get("totalHits", 0),
+        facets=facets,
+        highlights=highlights,
+    )

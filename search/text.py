@@ -1,0 +1,133 @@
+"""How Chinese names, pinyin and phone numbers are turned into words Meilisearch can match.
+
+Meilisearch segments Chinese with a dictionary, so 王建国 is one word and a search for 建国 would miss it. Each
+name therefore also carries its short substrings as separate entries: the query 建国 is segmented exactly like
+the entry 建国, so the words match. Phone numbers carry their digit suffixes, because Meilisearch matches the
+start of a word (prefix search) but never its middle: 5678 and 1234 (of 138 1234 5678) are each the start of a
+suffix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pypinyin import Style, lazy_pinyin
+
+# Substrings up to this length are indexed; a longer query is segmented into dictionary words, which are shorter.
+GRAM_MAX = 4
+PHONE_MIN = 4
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_NOT_DIGIT = re.compile(r"\D")
+# What people type around phone numbers: spaces, dashes, brackets, dots and a leading +.
+_PHONE_QUERY = re.compile(r"^\+?[\d\s\-().]+$")
+
+# Surnames whose reading as a name differs from the everyday reading pypinyin gives first.
+SURNAME_READINGS = {
+    "曾": "zeng",
+    "单": "shan",
+    "解": "xie",
+    "仇": "qiu",
+    "区": "ou",
+    "朴": "piao",
+    "查": "zha",
+    "乐": "yue",
+    "缪": "miao",
+    "覃": "qin",
+    "翟": "zhai",
+    "盖": "ge",
+    "任": "ren",
+    "华": "hua",
+    "纪": "ji",
+    "尉": "yu",
+    "员": "yun",
+    "召": "shao",
+    "秘": "bi",
+    "繁": "po",
+    "长": "chang",
+    "重": "chong",
+    "祭": "zhai",
+    "燕": "yan",
+    "句": "gou",
+    "宿": "su",
+}
+
+# Highlight marks: characters no one types (stripped from every indexed text), replaced by <mark> after the
+# text has been escaped, so a customer called <script> is shown as text.
+MARK_START = "\ue000"
+MARK_END = "\ue001"
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def clean(text: str) -> str:
+    return text.replace(MARK_START, "").replace(MARK_END, "")
+
+
+def grams(names: Iterable[str]) -> list[str]:
+    """Every run of 1 to GRAM_MAX Chinese characters in the names, each once."""
+    seen: dict[str, None] = {}
+    for name in names:
+        for run in _CJK_RUN.findall(name):
+            for size in range(1, min(GRAM_MAX, len(run)) + 1):
+                for start in range(len(run) - size + 1):
+                    seen.setdefault(run[start : start + size])
+    return list(seen)
+
+
+def _readings(name: str) -> list[list[str]]:
+    """The syllables of a name; a second reading when its first character is a surname read differently."""
+    syllables = lazy_pinyin(name, errors="ignore")
+    readings = [syllables]
+    surname = SURNAME_READINGS.get(name[:1])
+    if surname and syllables and syllables[0] != surname:
+        readings.append([surname, *syllables[1:]])
+    return readings
+
+
+def pinyin(names: Iterable[str]) -> list[str]:
+    """For each Chinese name: full pinyin (wangjianguo), spaced (wang jian guo) and initials (wjg)."""
+    keys: dict[str, None] = {}
+    for name in names:
+        for run in _CJK_RUN.findall(name):
+            for syllables in _readings(run):
+                if not syllables:
+                    continue
+                keys.setdefault("".join(syllables))
+                if len(syllables) > 1:
+                    keys.setdefault(" ".join(syllables))
+                    keys.setdefault("".join(syllable[0] for syllable in syllables))
+    return list(keys)
+
+
+def sort_key(name: str) -> str:
+    """Names sort by their pinyin, the way people look them up, not by code point."""
+    return " ".join(lazy_pinyin(name.lower(), style=Style.NORMAL, errors="default"))
+
+
+def phone_suffixes(numbers: Iterable[str]) -> list[str]:
+    """Each number's digits and their suffixes of PHONE_MIN or more digits (mainland mobiles also with 86)."""
+    keys: dict[str, None] = {}
+    for number in numbers:
+        digits = _NOT_DIGIT.sub("", number)
+        if len(digits) < PHONE_MIN:
+            continue
+        variants = [digits]
+        if len(digits) == 11 and digits.startswith("1"):
+            variants.append("86" + digits)
+        for variant in variants:
+            for start in range(len(variant) - PHONE_MIN + 1):
+                keys.setdefault(variant[start:])
+    return list(keys)
+
+
+def phone_query(query: str) -> str | None:
+    """The digits of a query that is a phone number or part of one (+86 138-1234 5678), else None."""
+    query = query.strip()
+    if not _PHONE_QUERY.match(query):
+        return None
+    digits = _NOT_DIGIT.sub("", query)
+    return digits if len(digits) >= PHONE_MIN else None

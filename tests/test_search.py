@@ -1,0 +1,220 @@
+"""Instant search against a real Meilisearch: Chinese substrings, pinyin, phone digits, typos, highlighting,
+the permission scope, facet counts, and the outbox that keeps the index in step with the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.accounts.service import CurrentUser
+from app.core.tables import SearchOutbox
+from app.customers import service as customers
+from app.customers.tables import Customer
+from app.feedback import service as feedback
+from app.followups import service as followups
+from search import engine as meili
+from search import query, sync
+from search.text import grams, phone_suffixes, pinyin
+from tests.conftest import Search
+
+pytestmark = pytest.mark.db
+
+
+async def make_customer(owner: CurrentUser, name: str, **fields: str) -> int:
+    data = {"name": name, "origin": "own", "province": "云南省", "city": "昆明市", **fields}
+    return await customers.create_customer(owner, {**data, "confirm_duplicates": "1"})
+
+
+def names(found: query.Found) -> list[str]:
+    return [str(hit.title).replace("<mark>", "").replace("</mark>", "") for hit in found.customers]
+
+
+def search_as(user: CurrentUser, text: str) -> query.Found:
+    return query.search_everything(text, customers.search_scope(user))
+
+
+# -- words ---------------------------------------------------------------------------------------------------
+
+
+def test_a_name_carries_its_short_substrings_its_pinyin_and_its_initials() -> None:
+    assert {"王建", "建国", "王建国"} <= set(grams(["王建国"]))
+    assert {"wangjianguo", "wang jian guo", "wjg"} <= set(pinyin(["王建国"]))
+
+
+def test_surnames_are_also_read_as_surnames() -> None:
+    assert "zengguofan" in pinyin(["曾国藩"])
+    assert "shantianfang" in pinyin(["单田芳"])
+    assert "xiejin" in pinyin(["解缙"])
+
+
+def test_a_phone_number_carries_every_suffix_of_four_digits_or_more() -> None:
+    keys = phone_suffixes(["13812345678"])
+    assert {"13812345678", "8613812345678", "12345678", "5678"} <= set(keys)
+    assert "567" not in keys
+
+
+# -- finding customers -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def indexed(search: Search, people: dict[str, CurrentUser]) -> dict[str, int]:
+    wang = people["wangfang"]
+    ids = {
+        "王建国": await make_customer(wang, "王建国", mobile="138 1234 5678", company="昆明市规划设计研究院有限公司"),
+        "曾小明": await make_customer(wang, "曾小明", phone="0871-6512 3456", email="zeng.xm@yunnan-mining.cn"),
+        "单田芳": await make_customer(wang, "单田芳", wechat="shantf_km"),
+        "Acme": await make_customer(wang, "Acme Mining Consultants"),
+    }
+    assert await search.sync() > 0
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("建国", "王建国"),
+        ("王建", "王建国"),
+        ("规划设计", "王建国"),
+        ("设计研究院", "王建国"),
+        ("市规划", "王建国"),
+        ("小明", "曾小明"),
+        ("田芳", "单田芳"),
+    ],
+)
+async def test_any_two_or_more_characters_of_a_name_or_company_find_it(
+    indexed: dict[str, int], people: dict[str, CurrentUser], typed: str, expected: str
+) -> None:
+    assert names(search_as(people["wangfang"], typed)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("wangjianguo", "王建国"),
+        ("wang jian guo", "王建国"),
+        ("wjg", "王建国"),
+        ("zengxiaoming", "曾小明"),
+        ("zxm", "曾小明"),
+        ("shantianfang", "单田芳"),
+        ("wangjiangou", "王建国"),
+        ("acme minig", "Acme Mining Consultants"),
+    ],
+)
+async def test_pinyin_initials_and_typos_find_chinese_and_latin_names(
+    indexed: dict[str, int], people: dict[str, CurrentUser], typed: str, expected: str
+) -> None:
+    assert expected in names(search_as(people["wangfang"], typed))
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("5678", "王建国"),
+        ("12345678", "王建国"),
+        ("1381234", "王建国"),
+        ("13812345678", "王建国"),
+        ("+86 138-1234-5678", "王建国"),
+        ("8613812345678", "王建国"),
+        ("65123456", "曾小明"),
+        ("0871-6512", "曾小明"),
+    ],
+)
+async def test_four_or_more_digits_of_a_phone_number_find_the_customer(
+    indexed: dict[str, int], people: dict[str, CurrentUser], typed: str, expected: str
+) -> None:
+    assert names(search_as(people["wangfang"], typed)) == [expected]
+
+
+async def test_digits_are_never_corrected(indexed: dict[str, int], people: dict[str, CurrentUser]) -> None:
+    assert names(search_as(people["wangfang"], "13812345679")) == []
+    assert names(search_as(people["wangfang"], "5679")) == []
+
+
+async def test_matches_are_highlighted_and_a_name_is_always_text(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang = people["wangfang"]
+    await make_customer(wang, "<script>alert(1)</script>测试客户")
+    await make_customer(wang, "王建国")
+    await search.sync()
+    title = str(search_as(wang, "script").customers[0].title)
+    assert "<script>" not in title and title.startswith("&lt;") and "<mark>script</mark>" in title
+    assert str(search_as(wang, "建国").customers[0].title) == "王<mark>建国</mark>"
+    phone = await make_customer(wang, "赵强", mobile="13912345678")
+    await search.sync()
+    hit = search_as(wang, "2345").customers[0]
+    assert hit.id == phone and "<mark>" in str(hit.detail)
+
+
+# -- scope -----------------------------------------------------------------------------------------------
+
+
+async def test_staff_never_find_a_colleagues_customer_or_its_follow_ups(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang, li = people["wangfang"], people["liqiang"]
+    theirs = await make_customer(li, "李强的客户昆明铜业")
+    await followups.add_followup(li, theirs, {"content": "昆明铜业要报价", "happened_at": ""})
+    pooled = await make_customer(li, "公共池昆明铜业分公司")
+    await Customer.update({Customer.owner: None}).where(Customer.id == pooled)
+    await customers.touch(pooled)
+    await search.sync()
+    assert names(search_as(wang, "昆明铜业")) == ["公共池昆明铜业分公司"]
+    assert search_as(wang, "报价").follow_ups == []
+    assert [hit.customer_id for hit in search_as(li, "报价").follow_ups] == [theirs]
+    assert len(search_as(people["zhangwei"], "昆明铜业").customers) == 2
+
+
+async def test_follow_ups_and_feedback_are_found_with_their_customer(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang = people["wangfang"]
+    customer_id = await make_customer(wang, "玉溪市自然资源局")
+    await followups.add_followup(wang, customer_id, {"content": "约了下周去现场踏勘", "happened_at": ""})
+    await feedback.submit_feedback(content="报告交付很及时", rating=5, customer_id=customer_id, actor=wang)
+    await search.sync()
+    found = search_as(wang, "踏勘")
+    assert [hit.customer_id for hit in found.follow_ups] == [customer_id]
+    assert "<mark>" in str(found.follow_ups[0].detail)
+    assert [hit.customer_id for hit in search_as(wang, "交付").feedback] == [customer_id]
+
+
+# -- sync ------------------------------------------------------------------------------------------------
+
+
+async def test_every_write_reaches_the_index_and_a_delete_removes_it(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang = people["wangfang"]
+    customer_id = await make_customer(wang, "曲靖宏达矿业有限公司")
+    await search.sync()
+    await customers.update_field(wang, customer_id, "name", "曲靖鸿达矿业有限公司")
+    await customers.add_contact(wang, customer_id, {"name": "欧阳娜", "mobile": "13698765432"})
+    assert await SearchOutbox.count() >= 2
+    await search.sync()
+    assert await SearchOutbox.count() == 0
+    assert names(search_as(wang, "鸿达")) == ["曲靖鸿达矿业有限公司"]
+    assert names(search_as(wang, "宏达")) == []
+    assert names(search_as(wang, "欧阳娜")) == ["曲靖鸿达矿业有限公司"]
+    assert names(search_as(wang, "98765432")) == ["曲靖鸿达矿业有限公司"]
+    await customers.soft_delete(wang, customer_id)
+    await search.sync()
+    assert names(search_as(people["zhangwei"], "鸿达")) == []
+
+
+async def test_meilisearch_down_loses_nothing(search: Search, people: dict[str, CurrentUser]) -> None:
+    wang = people["wangfang"]
+    search.process.stop()
+    try:
+        ids = [await make_customer(wang, f"停机测试客户{number:04d}") for number in range(40)]
+        with pytest.raises(meili.Unavailable):
+            await sync.drain_once()
+        pending = await SearchOutbox.select().where(SearchOutbox.attempts > 0)
+        assert pending and pending[0]["last_error"]
+        page = await customers.list_customers(wang, customers.CustomerFilters(q="停机测试客户0007"))
+        assert page.limited and [row["id"] for row in page.rows] == [ids[7]]
+    finally:
+        search.process.start()
+        meili.mark_up()
+    await search.sync()
+    assert await SearchOutbox.count() == 0
+    assert meili.document_counts()["customers"] == 40
