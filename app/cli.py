@@ -1,4 +1,4 @@
-"""The `kehu` command: migrate, create accounts, generate demo data, serve."""
+"""The `kehu` command: migrate, create accounts, generate demo data, serve, and keep search in step."""
 
 from __future__ import annotations
 
@@ -59,6 +59,73 @@ async def bootstrap(customers: int) -> None:
         await generate(customers=customers, console=console)
 
 
+async def worker() -> None:
+    """The `worker` process: drain the search outbox until stopped."""
+    import logging
+
+    from app import db
+    from search.sync import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    await db.prepare()
+    console.print("search worker started")
+    try:
+        await run_worker()
+    finally:
+        await db.close()
+
+
+async def reindex() -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from app import db
+    from app.config import get_settings
+    from search import engine
+    from search.sync import reindex as rebuild
+
+    await db.prepare()
+    try:
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as progress:
+            task = progress.add_task("indexing", total=None)
+            counts = await rebuild(lambda done, total: progress.update(task, completed=done, total=total))
+    except engine.Unavailable as error:
+        raise SystemExit(f"Meilisearch is not reachable at {get_settings().meili_url}: {error}") from error
+    finally:
+        await db.close()
+    console.print("indexed: " + ", ".join(f"{name} {count:,}" for name, count in counts.items()))
+
+
+async def search_status() -> None:
+    from rich.table import Table
+
+    from app import db
+    from search.sync import status
+
+    await db.prepare()
+    try:
+        report = await status()
+    finally:
+        await db.close()
+    console.print(f"Meilisearch: {'reachable' if report.available else 'UNREACHABLE ' + report.error}")
+    console.print(
+        f"outbox: {report.outbox_depth:,} pending"
+        + (f", oldest from {report.oldest_pending:%Y-%m-%d %H:%M:%S} UTC" if report.oldest_pending else "")
+    )
+    if report.last_error:
+        console.print(f"last error: {report.last_error}")
+    table = Table("index", "documents", "database", "")
+    for name, expected in report.database_counts.items():
+        found = report.index_counts.get(name)
+        table.add_row(
+            name, "—" if found is None else f"{found:,}", f"{expected:,}", "ok" if found == expected else "behind"
+        )
+    console.print(table)
+    if not report.in_step:
+        raise SystemExit(1)
+
+
 def serve(host: str, port: int, workers: int, reload: bool) -> None:
     import uvicorn
 
@@ -95,6 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--workers", type=int, default=int(os.environ.get("KEHU_WORKERS", "1")))
     run.add_argument("--reload", action="store_true")
 
+    commands.add_parser("worker", help="keep the search index in step with the database (the Procfile's worker)")
+    commands.add_parser("reindex", help="rebuild the search indexes from the database and swap them in")
+    commands.add_parser("search-status", help="outbox depth, last error, and index vs database counts")
+
     args = parser.parse_args(argv)
     if args.command == "migrate":
         asyncio.run(migrate())
@@ -113,6 +184,12 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif args.command == "bootstrap":
         asyncio.run(bootstrap(args.customers))
+    elif args.command == "worker":
+        asyncio.run(worker())
+    elif args.command == "reindex":
+        asyncio.run(reindex())
+    elif args.command == "search-status":
+        asyncio.run(search_status())
     elif args.command == "serve":
         serve(args.host, args.port, args.workers, args.reload)
 

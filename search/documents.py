@@ -25,7 +25,6 @@ FEEDBACK = "feedback"
 INDEXES = (CUSTOMERS, FOLLOW_UPS, FEEDBACK)
 # Audit/outbox entity names of the records that have documents of their own.
 ENTITY_INDEX = {"customer": CUSTOMERS, "follow_up": FOLLOW_UPS, "feedback": FEEDBACK}
-SNIPPET = 300
 
 
 def jobs_for_change(entity: str, entity_id: int, customer_id: int | None) -> list[tuple[str, int]]:
@@ -86,8 +85,6 @@ _CUSTOMER_COLUMNS = (
     Customer.value_tier,
     Customer.owner,
     Customer.owner.name.as_alias("owner_name"),
-    Customer.needs,
-    Customer.characteristics,
     Customer.utm_source,
     Customer.utm_campaign,
     Customer.last_contact_at,
@@ -116,8 +113,6 @@ def customer_document(row: dict[str, Any], contacts: list[dict[str, Any]]) -> di
         "phone": _clean(row["phone"]),
         "emails": [email for email in [row["email"], *(contact["email"] for contact in contacts)] if email],
         "wechats": [wechat for wechat in [row["wechat"], *(contact["wechat"] for contact in contacts)] if wechat],
-        "needs": _clean(row["needs"])[:SNIPPET],
-        "characteristics": _clean(row["characteristics"])[:SNIPPET],
         "kind": row["kind"],
         "origin": row["origin"],
         "owner_id": row["owner"],

@@ -196,6 +196,9 @@ class CustomerResults:
     # {"province": {"云南省": 12, …}, …}: for each group, counts under every filter except that group's own.
     facets: dict[str, dict[str, int]]
     highlights: dict[int, dict[str, Markup]]
+    # {"province": 40, …}: for each group, how many match every filter except that group's own — the "All" of
+    # its select, and what the owner counts subtract from to give the public pool (no owner is no facet value).
+    group_totals: dict[str, int] = field(default_factory=dict)
 
 
 def customer_page(
@@ -246,8 +249,10 @@ def customer_page(
     results = meili.call_sync(meili.client().multi_search, queries)["results"]
     main = results[0]
     facets = {group: dict(main.get("facetDistribution", {}).get(group, {})) for group in unfiltered_groups}
+    group_totals = dict.fromkeys(unfiltered_groups, main.get("totalHits", 0))
     for group, result in zip(filters, results[1:], strict=True):
         facets[group] = dict(result.get("facetDistribution", {}).get(group, {}))
+        group_totals[group] = result.get("totalHits", 0)
     highlights = {
         hit["id"]: {
             "name": highlighted(hit["_formatted"].get("name", ""), hit["_formatted"].get("name"), query),
@@ -260,4 +265,5 @@ def customer_page(
         total=main.get("totalHits", 0),
         facets=facets,
         highlights=highlights,
+        group_totals=group_totals,
     )

@@ -34,11 +34,12 @@ REINDEX_BATCH = 5_000
 # A write whose transaction began before the rebuild read its rows may commit after: replay from a bit earlier.
 REPLAY_MARGIN = timedelta(minutes=1)
 REBUILD_SUFFIX = "_rebuild"
+IN_FLIGHT = 4
 _ENTITY_LOCK = {"customer": 1, "follow_up": 2, "feedback": 3}
 
 
-def send(batch: Batch, *, suffix: str = "") -> None:
-    """Replace and delete documents, and wait until Meilisearch has applied every task (synchronous)."""
+def submit(batch: Batch, *, suffix: str = "") -> list[Any]:
+    """Queue the replacements and deletions in Meilisearch; returns the tasks (synchronous)."""
     client = meili.client()
     tasks = []
     for name in INDEXES:
@@ -51,7 +52,12 @@ def send(batch: Batch, *, suffix: str = "") -> None:
             tasks.append(index.delete_documents(filter=f"id IN [{ids}]"))
         if batch.upserts[name]:
             tasks.append(index.add_documents(batch.upserts[name], primary_key="id"))
-    for task in tasks:
+    return tasks
+
+
+def send(batch: Batch, *, suffix: str = "") -> None:
+    """Replace and delete documents, and wait until Meilisearch has applied every task (synchronous)."""
+    for task in submit(batch, suffix=suffix):
         meili.wait(task)
 
 
@@ -61,6 +67,18 @@ async def push(jobs: Iterable[tuple[str, int]], *, suffix: str = "") -> int:
     if len(batch):
         await meili.call(send, batch, suffix=suffix)
     return len(batch)
+
+
+async def queue(jobs: list[tuple[str, int]]) -> None:
+    """Put documents (back) in the outbox for the worker."""
+    for start in range(0, len(jobs), BATCH_SIZE):
+        async with transaction():
+            await SearchOutbox.insert(
+                *(
+                    SearchOutbox(entity=entity, entity_id=record_id)
+                    for entity, record_id in jobs[start : start + BATCH_SIZE]
+                )
+            )
 
 
 async def _claim(limit: int) -> list[dict[str, Any]]:
@@ -208,9 +226,22 @@ async def reindex(progress: Progress | None = None) -> dict[str, int]:
         await meili.call(meili.delete_index, meili.uid(name, suffix=REBUILD_SUFFIX))
     await meili.call(meili.ensure_indexes, suffix=REBUILD_SUFFIX)
     await meili.call(meili.ensure_indexes)
-    totals = await _database_counts()
-    total = sum(totals.values())
+    total = sum((await _database_counts()).values())
     done = 0
+    # Batches are queued without waiting for the previous one, so the database reads and document building
+    # here overlap with indexing in Meilisearch; only a few batches are in flight at once.
+    in_flight: list[tuple[list[Any], int]] = []
+
+    async def settle(keep: int) -> None:
+        nonlocal done
+        while len(in_flight) > keep:
+            tasks, size = in_flight.pop(0)
+            for task in tasks:
+                await meili.call(meili.wait, task)
+            done += size
+            if progress:
+                progress(min(done, total), total)
+
     for entity, table in (("customer", Customer), ("follow_up", FollowUp), ("feedback", Feedback)):
         after = 0
         while ids := await _ids(table, after, REINDEX_BATCH):
@@ -218,15 +249,15 @@ async def reindex(progress: Progress | None = None) -> dict[str, int]:
             # Follow-ups and feedback come in their own passes, not again with each customer.
             batch = await documents.build(((entity, record_id) for record_id in ids), with_children=False)
             batch.deletes, batch.gone_customers = {name: [] for name in INDEXES}, []
-            await meili.call(send, batch, suffix=REBUILD_SUFFIX)
-            done += len(batch)
-            if progress:
-                progress(min(done, total), total)
+            in_flight.append((await meili.call(submit, batch, suffix=REBUILD_SUFFIX), len(batch)))
+            await settle(IN_FLIGHT)
+    await settle(0)
     replayed_at = datetime.now(UTC) - REPLAY_MARGIN
     await push(await _changed_since(started), suffix=REBUILD_SUFFIX)
     await meili.call(_swap)
-    # Changes the worker sent to the old indexes while the rebuild ran now go to the new ones.
-    await push(await _changed_since(replayed_at))
+    # Changes the worker sent to the old indexes while the rebuild ran go to the new ones, through the outbox:
+    # sent from here, a state read now could overtake a newer one the worker is sending.
+    await queue(await _changed_since(replayed_at))
     for name in INDEXES:
         await meili.call(meili.delete_index, meili.uid(name, suffix=REBUILD_SUFFIX))
     if progress:

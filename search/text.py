@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
 
 # Substrings up to this length are indexed; a longer query is segmented into dictionary words, which are shorter.
 GRAM_MAX = 4
 PHONE_MIN = 4
+FULL_PINYIN_MAX = 6
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _NOT_DIGIT = re.compile(r"\D")
@@ -53,6 +55,20 @@ SURNAME_READINGS = {
     "宿": "su",
 }
 
+# Tone marks off: pypinyin's own conversion to plain letters costs more than the lookup itself.
+_TONELESS = str.maketrans(
+    {
+        **dict.fromkeys("āáǎà", "a"),
+        **dict.fromkeys("ēéěè", "e"),
+        **dict.fromkeys("īíǐì", "i"),
+        **dict.fromkeys("ōóǒò", "o"),
+        **dict.fromkeys("ūúǔù", "u"),
+        **dict.fromkeys("ǖǘǚǜü", "v"),
+        **dict.fromkeys("ńňǹ", "n"),
+        "ḿ": "m",
+    }
+)
+
 # Highlight marks: characters no one types (stripped from every indexed text), replaced by <mark> after the
 # text has been escaped, so a customer called <script> is shown as text.
 MARK_START = "\ue000"
@@ -78,9 +94,15 @@ def grams(names: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+@lru_cache(maxsize=65536)
+def _syllables(run: str) -> tuple[str, ...]:
+    # pypinyin reads whole phrases (重庆 chongqing), which makes it slow: names and companies repeat a lot.
+    return tuple(syllable.translate(_TONELESS) for syllable in lazy_pinyin(run, style=Style.TONE, errors="ignore"))
+
+
 def _readings(name: str) -> list[list[str]]:
     """The syllables of a name; a second reading when its first character is a surname read differently."""
-    syllables = lazy_pinyin(name, errors="ignore")
+    syllables = list(_syllables(name))
     readings = [syllables]
     surname = SURNAME_READINGS.get(name[:1])
     if surname and syllables and syllables[0] != surname:
@@ -89,23 +111,26 @@ def _readings(name: str) -> list[list[str]]:
 
 
 def pinyin(names: Iterable[str]) -> list[str]:
-    """For each Chinese name: full pinyin (wangjianguo), spaced (wang jian guo) and initials (wjg)."""
+    """For each Chinese name: spaced pinyin (wang jian guo); for names of up to FULL_PINYIN_MAX characters also
+    the full pinyin (wangjianguo) and the initials (wjg). A long company name as one run-together word would
+    cost far more to index than anyone gains: people type the short name or its syllables."""
     keys: dict[str, None] = {}
     for name in names:
         for run in _CJK_RUN.findall(name):
             for syllables in _readings(run):
                 if not syllables:
                     continue
-                keys.setdefault("".join(syllables))
-                if len(syllables) > 1:
-                    keys.setdefault(" ".join(syllables))
-                    keys.setdefault("".join(syllable[0] for syllable in syllables))
+                keys.setdefault(" ".join(syllables))
+                if len(syllables) <= FULL_PINYIN_MAX:
+                    keys.setdefault("".join(syllables))
+                    if len(syllables) > 1:
+                        keys.setdefault("".join(syllable[0] for syllable in syllables))
     return list(keys)
 
 
 def sort_key(name: str) -> str:
     """Names sort by their pinyin, the way people look them up, not by code point."""
-    return " ".join(lazy_pinyin(name.lower(), style=Style.NORMAL, errors="default"))
+    return _CJK_RUN.sub(lambda run: " ".join(_syllables(run.group())) + " ", name.lower()).strip()
 
 
 def phone_suffixes(numbers: Iterable[str]) -> list[str]:

@@ -3,6 +3,8 @@ the permission scope, facet counts, and the outbox that keeps the index in step 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from app.accounts.service import CurrentUser
@@ -201,20 +203,71 @@ async def test_every_write_reaches_the_index_and_a_delete_removes_it(
     assert names(search_as(people["zhangwei"], "鸿达")) == []
 
 
-async def test_meilisearch_down_loses_nothing(search: Search, people: dict[str, CurrentUser]) -> None:
+async def index_matches_database() -> None:
+    """Every live customer is in the index under its current name, and nothing else is."""
+    documents = meili.client().index(meili.uid("customers")).get_documents({"limit": 10_000, "fields": ["id", "name"]})
+    indexed = {document.id: document.name for document in documents.results}
+    rows = await Customer.select(Customer.id, Customer.name).where(Customer.deleted_at.is_null())
+    assert indexed == {row["id"]: row["name"] for row in rows}
+
+
+async def test_a_thousand_changes_made_while_meilisearch_is_down_all_arrive(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
     wang = people["wangfang"]
     search.process.stop()
     try:
-        ids = [await make_customer(wang, f"停机测试客户{number:04d}") for number in range(40)]
+        ids = [await make_customer(wang, f"停机测试客户{number:03d}") for number in range(250)]
+        for round_ in range(3):
+            for number, customer_id in enumerate(ids):
+                await customers.update_field(wang, customer_id, "name", f"停机改名{round_}号客户{number:03d}")
         with pytest.raises(meili.Unavailable):
             await sync.drain_once()
-        pending = await SearchOutbox.select().where(SearchOutbox.attempts > 0)
-        assert pending and pending[0]["last_error"]
-        page = await customers.list_customers(wang, customers.CustomerFilters(q="停机测试客户0007"))
+        failed = await SearchOutbox.select().where(SearchOutbox.attempts > 0)
+        assert failed and failed[0]["last_error"]
+        page = await customers.list_customers(wang, customers.CustomerFilters(q="停机改名2号客户007"))
         assert page.limited and [row["id"] for row in page.rows] == [ids[7]]
     finally:
         search.process.start()
         meili.mark_up()
     await search.sync()
     assert await SearchOutbox.count() == 0
-    assert meili.document_counts()["customers"] == 40
+    await index_matches_database()
+    assert names(search_as(wang, "停机改名2号客户123"))[0] == "停机改名2号客户123"
+
+
+async def test_reindex_swaps_in_a_full_index_while_writes_go_on(search: Search, people: dict[str, CurrentUser]) -> None:
+    wang = people["wangfang"]
+    ids = [await make_customer(wang, f"重建索引客户{number:03d}") for number in range(300)]
+    await search.sync()
+    done = asyncio.Event()
+    seen_empty = []
+
+    async def keep_writing() -> None:
+        number = 0
+        while not done.is_set():
+            await customers.update_field(wang, ids[number % len(ids)], "name", f"重建期间改名{number:03d}")
+            await make_customer(wang, f"重建期间新客户{number:03d}")
+            await sync.drain()
+            number += 1
+            await asyncio.sleep(0)
+
+    async def keep_searching() -> None:
+        while not done.is_set():
+            found = await meili.call(query.search_everything, "客户", "")
+            seen_empty.append(found.empty)
+            await asyncio.sleep(0.01)
+
+    writer, reader = asyncio.create_task(keep_writing()), asyncio.create_task(keep_searching())
+    progress: list[tuple[int, int]] = []
+    try:
+        counts = await sync.reindex(lambda done_, total: progress.append((done_, total)))
+    finally:
+        done.set()
+        await asyncio.gather(writer, reader)
+    await search.sync()
+    assert progress and progress[-1][0] == progress[-1][1]
+    assert counts["customers"] >= 300
+    assert seen_empty and not any(seen_empty)
+    await index_matches_database()
+    assert await SearchOutbox.count() == 0
