@@ -4,6 +4,7 @@ customer page where every field, contact and project is edited in place."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from litestar import Controller, get, post, put
 from litestar.exceptions import NotFoundException, PermissionDeniedException
@@ -44,6 +45,25 @@ async def _field_context(customer: dict[str, Any], field_name: FromPath[str]) ->
     return context
 
 
+def _filters_of(query: str) -> CustomerFilters:
+    """The list filters a form carried along as a URL query (the saved-filters form)."""
+    return CustomerFilters.from_query(dict(parse_qsl(query)))
+
+
+async def _saved_filters_context(
+    user: accounts.CurrentUser,
+    filters: CustomerFilters,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "saved_filters": await service.saved_filters(user),
+        "saved_query": filters.query(page=1),
+        "saved_form": form or {},
+        "saved_errors": errors or {},
+    }
+
+
 def _spec_or_404(field_name: FromPath[str]) -> None:
     if field_name not in FIELDS:
         raise NotFoundException()
@@ -56,14 +76,68 @@ class CustomerController(Controller):
     async def index(self, request: HTMXRequest) -> Template:
         user = user_of(request)
         filters = CustomerFilters.from_query(dict(request.query_params))
-        page = await service.list_customers(user, filters)
-        context = {"page": page, "filters": filters, "active_nav": "customers"}
         if wants_fragment(request, "customer-results"):
-            response = render("customers/_results.html", **context, oob_city=True, cities_by_province=PROVINCES)
+            page = await service.list_customers(user, filters)
+            # The selects come along out of band, so their counts follow the filters; the search box stays.
+            response = render(
+                "customers/_results.html",
+                page=page,
+                filters=filters,
+                oob_filters=True,
+                **await _filter_choices(user),
+            )
             # The address bar gets the filters that are set, not every empty field of the form.
             response.headers["HX-Push-Url"] = f"/customers?{page.filters.query()}"
             return response
-        return render("customers/index.html", **context, **await _filter_choices(user))
+        return await self._index_page(request, filters)
+
+    async def _index_page(
+        self,
+        request: HTMXRequest,
+        filters: CustomerFilters,
+        saved_form: dict[str, str] | None = None,
+        saved_errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Template:
+        user = user_of(request)
+        page = await service.list_customers(user, filters)
+        return render(
+            "customers/index.html",
+            status_code=status_code,
+            page=page,
+            filters=filters,
+            active_nav="customers",
+            **await _filter_choices(user),
+            **await _saved_filters_context(user, page.filters, saved_form, saved_errors),
+        )
+
+    # -- saved filter sets ----------------------------------------------------------------------------------
+
+    @post("/saved-filters")
+    async def save_filter(self, request: HTMXRequest) -> Response[Any]:
+        """Save the list's current filters under a name; saving an existing name again replaces it."""
+        user = user_of(request)
+        form = await form_data(request)
+        filters = _filters_of(form.get("query", ""))
+        try:
+            await service.save_filter(user, form.get("name", ""), form.get("query", ""))
+        except FormErrors as error:
+            if not wants_fragment(request, "saved-filters"):
+                return await self._index_page(request, filters, form, error.errors, status_code=422)
+            context = await _saved_filters_context(user, filters, form, error.errors)
+            return render("customers/_saved_filters.html", status_code=422, **context)
+        if not wants_fragment(request, "saved-filters"):
+            return see_other(f"/customers?{filters.query(page=1)}")
+        return render("customers/_saved_filters.html", **await _saved_filters_context(user, filters))
+
+    @post("/saved-filters/{saved_filter_id:int}/delete")
+    async def delete_saved_filter(self, request: HTMXRequest, saved_filter_id: RecordId) -> Response[Any]:
+        user = user_of(request)
+        filters = _filters_of((await form_data(request)).get("query", ""))
+        await service.delete_saved_filter(user, saved_filter_id)
+        if not wants_fragment(request, "saved-filters"):
+            return see_other(f"/customers?{filters.query(page=1)}")
+        return render("customers/_saved_filters.html", **await _saved_filters_context(user, filters))
 
     @get("/new")
     async def new(self, request: HTMXRequest) -> Template:

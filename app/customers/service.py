@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from piccolo.columns.combination import And, Or, Where
 
@@ -19,7 +19,7 @@ from app.accounts.tables import Account
 from app.config import get_settings
 from app.core import service as core
 from app.customers import normalize
-from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, Tier
+from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, SavedFilter, Tier
 from app.db import is_sqlite, transaction
 from app.followups.tables import FollowUp
 from app.i18n import _
@@ -422,8 +422,26 @@ class CustomerPage:
     # Per filter group, how many customers each value would give ({"province": {"云南省": 12}}); empty when
     # the list came from the database.
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Per filter group, how many customers match the other filters: what "All" in its select would give.
+    facet_totals: dict[str, int] = field(default_factory=dict)
     # Search is unreachable: a text query only matched names, companies and phone numbers in the database.
     limited: bool = False
+
+    def facet_count(self, group: str, value: object = "") -> int | None:
+        """How many customers choosing this value in a filter's select would show ("" is the select's "All"),
+        under every other filter; None when the list came from the database, which counts no facets.
+
+        The owner group's "pool" is what the owners' counts leave of the group's total: having no owner is no
+        facet value."""
+        if group not in self.facet_totals:
+            return None
+        total = self.facet_totals[group]
+        counts = self.facets.get(group, {})
+        if value in ("", None):
+            return total
+        if group == "owner_id" and value == "pool":
+            return total - sum(counts.values())
+        return counts.get(str(value), 0)
 
 
 def _page_numbers(page: int, pages: int) -> list[int]:
@@ -558,7 +576,7 @@ async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> Custo
     pages = max(1, math.ceil(results.total / PAGE_SIZE))
     if page > pages and results.total:
         return await _list_from_index(user, replace(filters, page=pages))
-    return _page(rows, counts, filters, page, results.total, facets=results.facets)
+    return _page(rows, counts, filters, page, results.total, facets=results.facets, facet_totals=results.group_totals)
 
 
 _DETAIL_COLUMNS = (
@@ -1142,3 +1160,54 @@ def project_form_values(project: dict[str, Any]) -> dict[str, str]:
         "status": project["status"],
         "notes": project["notes"],
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Saved filter sets: a user's named customer list queries, reopened with one click
+
+
+SAVED_FILTER_NAME_LENGTH = 60
+SAVED_FILTER_QUERY_LENGTH = 1000
+
+
+async def saved_filters(user: CurrentUser) -> list[dict[str, Any]]:
+    """The user's own saved filter sets, by name; each `query` is ready for /customers?<query>."""
+    return (
+        await SavedFilter.select(SavedFilter.id, SavedFilter.name, SavedFilter.query)
+        .where(SavedFilter.owner == user.account_id)
+        .order_by(SavedFilter.name)
+    )
+
+
+async def save_filter(user: CurrentUser, name: str, query: str) -> int:
+    """Save the list's filters (a URL query; the page is dropped) under a name. Saving under a name the user
+    already has replaces that set: the name is what they reopen it by. Raises FormErrors."""
+    name = normalize.clean_text(name)
+    if not name:
+        raise FormErrors({"name": _("This field is required.")})
+    if len(name) > SAVED_FILTER_NAME_LENGTH:
+        raise FormErrors({"name": _("At most %(n)s characters.", n=SAVED_FILTER_NAME_LENGTH)})
+    normalised = CustomerFilters.from_query(dict(parse_qsl(query))).query(page=1)
+    if len(normalised) > SAVED_FILTER_QUERY_LENGTH:
+        raise FormErrors({"name": _("These filters are too long to save; shorten the search text.")})
+    async with transaction():
+        existing = (
+            await SavedFilter.select(SavedFilter.id)
+            .where(SavedFilter.owner == user.account_id, SavedFilter.name == name)
+            .first()
+        )
+        if existing is not None:
+            await SavedFilter.update({SavedFilter.query: normalised}).where(SavedFilter.id == existing["id"])
+            return existing["id"]
+        saved = SavedFilter(owner=user.account_id, name=name, query=normalised)
+        await saved.save()
+    return saved.id
+
+
+async def delete_saved_filter(user: CurrentUser, saved_filter_id: int) -> None:
+    """Remove one of the user's own saved filter sets; anyone else's is NotVisible."""
+    async with transaction():
+        mine = SavedFilter.id == saved_filter_id, SavedFilter.owner == user.account_id
+        if not await SavedFilter.exists().where(*mine):
+            raise NotVisible(saved_filter_id)
+        await SavedFilter.delete().where(*mine)

@@ -94,3 +94,13 @@ class Project(Table):
     notes = Text(default="")
     created_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
+
+
+class SavedFilter(Table):
+    """A customer list filter set a user saved under a name, to reopen it with one click."""
+
+    owner = ForeignKey(Account, null=False, index=True)
+    name = Varchar(length=60)
+    # The list's URL query (without the page), as CustomerFilters.query writes it.
+    query = Varchar(length=1000)
+    created_at = Timestamptz(default=TimestamptzNow())
