@@ -271,3 +271,58 @@ async def test_reindex_swaps_in_a_full_index_while_writes_go_on(search: Search, 
     assert seen_empty and not any(seen_empty)
     await index_matches_database()
     assert await SearchOutbox.count() == 0
+
+
+async def test_the_worker_keeps_the_index_in_step_and_survives_an_outage(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang = people["wangfang"]
+    stop = asyncio.Event()
+    worker = asyncio.create_task(sync.run_worker(stop=stop))
+
+    async def found(text: str) -> bool:
+        for _ in range(200):
+            if names(await meili.call(search_as, wang, text)):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    try:
+        await make_customer(wang, "红河州建设投资有限公司")
+        assert await found("红河州建设")
+        search.process.stop()
+        await make_customer(wang, "文山州交通运输局")
+        await asyncio.sleep(0.5)
+        assert await SearchOutbox.count() == 1
+        search.process.start()
+        meili.mark_up()
+        assert await found("文山州交通")
+    finally:
+        stop.set()
+        await worker
+    assert await SearchOutbox.count() == 0
+
+
+async def test_two_workers_draining_at_once_leave_the_index_exact(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang = people["wangfang"]
+    ids = [await make_customer(wang, f"并发同步客户{number:03d}") for number in range(60)]
+    for round_ in range(3):
+        for number, customer_id in enumerate(ids):
+            await customers.update_field(wang, customer_id, "name", f"并发第{round_}轮客户{number:03d}")
+    await asyncio.gather(sync.drain(limit=25), sync.drain(limit=25))
+    assert await SearchOutbox.count() == 0
+    await index_matches_database()
+
+
+async def test_search_status_compares_the_index_with_the_database(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    await make_customer(people["wangfang"], "保山市水利局")
+    behind = await sync.status()
+    assert behind.available and behind.outbox_depth == 1 and behind.oldest_pending is not None
+    assert behind.database_counts["customers"] == 1 and behind.index_counts["customers"] == 0
+    assert not behind.in_step
+    await search.sync()
+    assert (await sync.status()).in_step
