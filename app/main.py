@@ -39,6 +39,7 @@ from app.config import ROOT, get_settings
 from app.customers.routes import CustomerController
 from app.customers.service import NotVisible
 from app.feedback.routes import FeedbackController
+from app.find.routes import SearchController, SearchStatusController
 from app.followups.routes import FollowUpController
 from app.labels import customer_field, label, option_label
 from app.options.routes import OptionController
@@ -239,6 +240,8 @@ def create_app() -> Litestar:
             CustomerController,
             FollowUpController,
             FeedbackController,
+            SearchController,
+            SearchStatusController,
             create_static_files_router(path="/static", directories=[static_dir], opt={"exclude_from_auth": True}),
         ],
         on_app_init=[session_auth.on_app_init, _outermost(read_in_one_transaction)],

@@ -45,7 +45,15 @@ def fill(path: str, ids: dict[str, int]) -> str:
 
 def test_the_walk_covers_the_features(app: Litestar) -> None:
     paths = {path for _, path in all_routes(app)}
-    for expected in ("/customers", "/customers/{customer_id:int}", "/followups/mine", "/feedback", "/admin/users"):
+    for expected in (
+        "/customers",
+        "/customers/{customer_id:int}",
+        "/followups/mine",
+        "/feedback",
+        "/search",
+        "/admin/users",
+        "/admin/search",
+    ):
         assert expected in paths, expected
 
 

@@ -58,4 +58,115 @@
     var notice = event.target instanceof Element && event.target.closest(".notice");
     if (notice && !event.target.closest("a, button")) dismiss(notice);
   });
+
+  // ---------- the search box in the header ----------
+  // A combobox (WAI-ARIA pattern): the results under the box form a listbox whose options are links. The focus
+  // stays in the box; the arrow keys move the active option (aria-activedescendant), Enter opens it, Escape
+  // closes the list and a second Escape leaves the box. "/" anywhere else jumps to the box.
+
+  function searchBox() { return document.getElementById("topsearch-input"); }
+  function searchPopup() { return document.getElementById("topsearch-results"); }
+
+  function searchOptions() {
+    var popup = searchPopup();
+    return popup ? Array.prototype.slice.call(popup.querySelectorAll('[role="option"]')) : [];
+  }
+
+  function activeOption() {
+    var popup = searchPopup();
+    return popup && popup.querySelector('[role="option"][aria-selected="true"]');
+  }
+
+  function setActiveOption(option) {
+    var box = searchBox();
+    searchOptions().forEach(function (each) {
+      each.setAttribute("aria-selected", each === option ? "true" : "false");
+    });
+    if (option) {
+      box.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    } else if (box) {
+      box.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  function searchIsOpen() {
+    var box = searchBox();
+    return !!box && box.getAttribute("aria-expanded") === "true";
+  }
+
+  function openSearch() {
+    var box = searchBox(), popup = searchPopup();
+    if (!box || !popup || !popup.children.length) return;
+    popup.hidden = false;
+    box.setAttribute("aria-expanded", "true");
+  }
+
+  function closeSearch() {
+    var box = searchBox(), popup = searchPopup();
+    if (!box || !popup) return;
+    setActiveOption(null);
+    popup.hidden = true;
+    box.setAttribute("aria-expanded", "false");
+  }
+
+  function isTyping(element) {
+    return element instanceof Element &&
+      (element.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(element.tagName));
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target !== searchPopup()) return;
+    // The option chosen with the arrow keys stays chosen when it is among the fresh results; a reply that
+    // arrives after the box was left stays closed.
+    var kept = document.getElementById(searchBox().getAttribute("aria-activedescendant") || "");
+    setActiveOption(kept && searchPopup().contains(kept) ? kept : null);
+    if (document.activeElement === searchBox() && searchPopup().children.length) openSearch(); else closeSearch();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var box = searchBox();
+    if (!box || event.defaultPrevented || event.isComposing) return;
+    if (event.target !== box) {
+      if (event.key === "/" && !event.ctrlKey && !event.metaKey && !event.altKey && !isTyping(event.target)) {
+        event.preventDefault();
+        box.focus();
+        box.select();
+      }
+      return;
+    }
+    var options = searchOptions();
+    var index = options.indexOf(activeOption());
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (!options.length) return;
+      event.preventDefault();
+      if (!searchIsOpen()) {
+        openSearch();
+        return;
+      }
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      var next = index === -1 ? (step === 1 ? 0 : options.length - 1) : (index + step + options.length) % options.length;
+      setActiveOption(options[next]);
+    } else if (event.key === "Enter" && searchIsOpen() && index !== -1) {
+      // Without an active option, Enter submits the form: the search page with every result.
+      event.preventDefault();
+      var chosen = options[index];
+      closeSearch();
+      chosen.click();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      if (searchIsOpen()) closeSearch(); else box.blur();
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    if (event.target === searchBox()) openSearch();
+  });
+
+  document.addEventListener("click", function (event) {
+    if (searchIsOpen() && !(event.target instanceof Element && event.target.closest(".topsearch"))) closeSearch();
+  });
+
+  // The back button brings a page back as it was stored, which may be with the dropdown open.
+  document.addEventListener("htmx:historyRestore", closeSearch);
 })();
