@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from piccolo.columns.combination import And, Or, Where
+from piccolo.columns.combination import And, Or, Where, WhereRaw
 
 from app.accounts.service import CurrentUser
 from app.accounts.tables import Account
@@ -343,6 +343,37 @@ def _owner_parts(user: CurrentUser, filters: CustomerFilters) -> list[Any]:
     return [None] if user.is_supervisor else [mine, pool]
 
 
+_LIKE_SPECIAL = re.compile(r"([\\%_])")
+# What people put between the digits of a landline: 0871-6512 3456, (0871) 65123456, +86.871.…
+_PHONE_SEPARATORS = ("-", " ", "(", ")", ".", "+")
+PHONE_DIGITS_MIN = 4
+
+
+def _contains(column_sql: str, needle: str) -> WhereRaw:
+    """column contains needle, % and _ taken literally; ignoring case (SQLite's LIKE does, for Latin letters)."""
+    operator = "LIKE" if is_sqlite() else "ILIKE"
+    pattern = "%" + _LIKE_SPECIAL.sub(r"\\\1", needle) + "%"
+    return WhereRaw(f"{column_sql} {operator} {{}} ESCAPE '\\'", pattern)
+
+
+def _digits_only(column_sql: str) -> str:
+    for separator in _PHONE_SEPARATORS:
+        column_sql = f"REPLACE({column_sql}, '{separator}', '')"
+    return column_sql
+
+
+def text_matches(query: str) -> Any:
+    """Customers whose name, company or email contains the text, or whose mobile or landline contains its
+    digits (4 or more): the database's own text search, used while the search index is unreachable."""
+    table = f'"{Customer._meta.tablename}"'
+    matches = _contains(f"{table}.name", query) | _contains(f"{table}.company", query)
+    matches = matches | _contains(f"{table}.email", query)
+    digits = re.sub(r"\D", "", query)
+    if len(digits) >= PHONE_DIGITS_MIN:
+        matches = matches | _contains(f"{table}.mobile", digits) | _contains(_digits_only(f"{table}.phone"), digits)
+    return matches
+
+
 def _active_since() -> datetime:
     return datetime.now(UTC) - timedelta(days=get_settings().active_days)
 
@@ -351,14 +382,7 @@ def _field_clauses(filters: CustomerFilters) -> list[Any]:
     """Everything the filters ask for except owner and activity."""
     clauses: list[Any] = [Customer.deleted_at.is_null()]
     if filters.q:
-        needle = f"%{filters.q.replace('%', '').replace('_', '')}%"
-        digits = re.sub(r"\D", "", filters.q)
-        # SQLite's LIKE already ignores case (for Latin letters); PostgreSQL needs ILIKE.
-        contains = (lambda column: column.like(needle)) if is_sqlite() else (lambda column: column.ilike(needle))
-        text = contains(Customer.name) | contains(Customer.company) | contains(Customer.email)
-        if len(digits) >= 4:
-            text = text | Customer.mobile.like(f"%{digits}%") | Customer.phone.like(f"%{digits[-4:]}%")
-        clauses.append(text)
+        clauses.append(text_matches(filters.q))
     if filters.province:
         clauses.append(Customer.province == filters.province)
     if filters.city:

@@ -8,13 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from piccolo.columns.combination import WhereRaw
-
 from app.accounts.service import CurrentUser
 from app.customers.normalize import format_mobile
-from app.customers.service import search_scope, visible_customers
+from app.customers.service import PHONE_DIGITS_MIN, search_scope, text_matches, visible_customers
 from app.customers.tables import Customer
-from app.db import is_sqlite
 from app.i18n import _
 from search import engine as search_engine
 from search import sync
@@ -25,12 +22,8 @@ QUERY_MAX = 100
 DROPDOWN_LIMIT = 5
 PAGE_LIMIT = 20
 FALLBACK_LIMIT = 10
-PHONE_DIGITS_MIN = 4
 # Never typed by a person; PostgreSQL refuses NUL in text.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_LIKE_SPECIAL = re.compile(r"([\\%_])")
-# What people put between the digits of a landline: 0871-6512 3456, (0871) 65123456, +86.871.…
-_PHONE_SEPARATORS = ("-", " ", "(", ")", ".", "+")
 
 
 def group_titles() -> dict[str, str]:
@@ -98,25 +91,8 @@ async def find(user: CurrentUser, raw_query: str | None, *, limit: int = DROPDOW
     return Results(query, found)
 
 
-def _contains(column_sql: str, needle: str) -> WhereRaw:
-    """column contains needle, with % and _ taken literally; ignoring case (SQLite's LIKE does for Latin)."""
-    operator = "LIKE" if is_sqlite() else "ILIKE"
-    pattern = "%" + _LIKE_SPECIAL.sub(r"\\\1", needle) + "%"
-    return WhereRaw(f"{column_sql} {operator} {{}} ESCAPE '\\'", pattern)
-
-
-def _digits_only(column_sql: str) -> str:
-    for separator in _PHONE_SEPARATORS:
-        column_sql = f"REPLACE({column_sql}, '{separator}', '')"
-    return column_sql
-
-
 async def _customers_from_database(user: CurrentUser, query: str) -> Found:
-    table = f'"{Customer._meta.tablename}"'
-    matches = _contains(f"{table}.name", query) | _contains(f"{table}.company", query)
     digits = re.sub(r"\D", "", query)
-    if len(digits) >= PHONE_DIGITS_MIN:
-        matches = matches | _contains(f"{table}.mobile", digits) | _contains(_digits_only(f"{table}.phone"), digits)
     rows = (
         await Customer.select(
             Customer.id,
@@ -130,7 +106,7 @@ async def _customers_from_database(user: CurrentUser, query: str) -> Found:
             Customer.owner,
             Customer.owner.name.as_alias("owner_name"),
         )
-        .where(visible_customers(user), matches)
+        .where(visible_customers(user), text_matches(query))
         .order_by(Customer.updated_at, ascending=False)
         .limit(FALLBACK_LIMIT)
     )
