@@ -96,6 +96,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_up(url: str, what: str) -> None:
+    """Until GET {url}/health answers 200, for at most 20 s."""
+    for _ in range(200):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
 @contextmanager
 def server(env: dict[str, str]) -> Iterator[str]:
     port = free_port()
@@ -108,14 +119,7 @@ def server(env: dict[str, str]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("Kehu did not start")
+        wait_until_up(url, "Kehu")
         yield url
     finally:
         process.terminate()

@@ -88,8 +88,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 for _settings in SETTINGS.values():
-    # Word proximity within an attribute only: much faster indexing, and names are short anyway.
+    # Word proximity within an attribute only: much faster indexing, and names are short anyway. No search
+    # inside facet values (Kehu lists them all): Meilisearch then skips building that structure.
     _settings["proximityPrecision"] = "byAttribute"
+    _settings["facetSearch"] = False
 
 
 class Unavailable(RuntimeError):

@@ -69,7 +69,7 @@ class Meilisearch:
 
     def start(self) -> None:
         args = [self.binary, "--db-path", str(_VAR / "meilisearch"), "--http-addr", f"127.0.0.1:{_MEILI_PORT}"]
-        args += ["--no-analytics", "--env", "development", "--log-level", "WARN"]
+        args += ["--no-analytics", "--env", "development", "--log-level", "WARN", "--max-indexing-memory", "2GiB"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
