@@ -21,6 +21,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PASSWORD = "bench-password-2026"
+MEILISEARCH = ROOT / ".venv" / "bin" / "meilisearch"
 
 
 @dataclass
@@ -124,6 +125,37 @@ def server(env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@contextmanager
+def meilisearch(data: Path, port: int, *options: str) -> Iterator[None]:
+    """A Meilisearch of the bench's own, its data under the bench's var directory; started again on the same
+    port and data, it serves the same indexes."""
+    process = subprocess.Popen(
+        [
+            str(MEILISEARCH),
+            "--db-path",
+            str(data / "data.ms"),
+            "--dump-dir",
+            str(data / "dumps"),
+            "--snapshot-dir",
+            str(data / "snapshots"),
+            "--http-addr",
+            f"127.0.0.1:{port}",
+            "--no-analytics",
+            "--env",
+            "development",
+            *options,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", "Meilisearch")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def logged_in(url: str, username: str) -> httpx.Client:

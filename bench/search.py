@@ -32,6 +32,7 @@ from unittest import mock
 import httpx
 
 from bench.common import (
+    MEILISEARCH,
     ROOT,
     Timing,
     database,
@@ -40,9 +41,9 @@ from bench.common import (
     logged_in,
     machine,
     measure,
+    meilisearch,
     server,
     table,
-    wait_until_up,
     write_section,
 )
 
@@ -52,41 +53,9 @@ CHANGES = 50
 QUERIES_PER_KIND = 10
 POLL_SECONDS = 0.01
 DROPDOWN = {"HX-Request": "true", "HX-Target": "topsearch-results"}
-MEILISEARCH = ROOT / ".venv" / "bin" / "meilisearch"
 # Meilisearch 1.21 left to its default indexing memory took up to seconds to apply one document on this machine;
 # set explicitly, to any value tried, it did not. The bench measures both.
 CAPPED_MEMORY = "2GiB"
-
-
-@contextmanager
-def meilisearch(data: Path, port: int, *options: str) -> Iterator[None]:
-    """A Meilisearch of the bench's own, its data under the bench's var directory; started again on the same
-    port and data, it serves the same indexes."""
-    process = subprocess.Popen(
-        [
-            str(MEILISEARCH),
-            "--db-path",
-            str(data / "data.ms"),
-            "--dump-dir",
-            str(data / "dumps"),
-            "--snapshot-dir",
-            str(data / "snapshots"),
-            "--http-addr",
-            f"127.0.0.1:{port}",
-            "--no-analytics",
-            "--env",
-            "development",
-            *options,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}", "Meilisearch")
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @contextmanager
