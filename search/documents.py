@@ -7,7 +7,7 @@ customer's owner, so the permission filter is the same on every index.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -181,21 +181,30 @@ def follow_up_document(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def _documents_of(
+    table: Any,
+    columns: tuple[Any, ...],
+    document: Callable[[dict[str, Any]], dict[str, Any]],
+    ids: Iterable[int] | None,
+    customer_ids: Iterable[int] | None,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Documents of the given records (or of all records of the given customers), and the ids that have none:
+    deleted, of a deleted customer, or gone."""
+    if customer_ids is not None:
+        rows = await table.select(*columns).where(table.customer.is_in(sorted(set(customer_ids)) or [-1]))
+        wanted = {row["id"] for row in rows}
+    else:
+        wanted = set(ids or ())
+        rows = await table.select(*columns).where(table.id.is_in(sorted(wanted) or [-1]))
+    live = [row for row in rows if row["deleted_at"] is None and row["customer_deleted_at"] is None]
+    found = {row["id"] for row in live}
+    return [document(row) for row in live], sorted(wanted - found)
+
+
 async def follow_up_documents(
     ids: Iterable[int] | None = None, *, customer_ids: Iterable[int] | None = None
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """Documents of the given follow-ups (or of all follow-ups of the given customers), and the ids to delete."""
-    query = FollowUp.select(*_FOLLOW_UP_COLUMNS)
-    if customer_ids is not None:
-        query = query.where(FollowUp.customer.is_in(sorted(set(customer_ids)) or [-1]))
-    else:
-        query = query.where(FollowUp.id.is_in(sorted(set(ids or ())) or [-1]))
-    rows = await query
-    live = [row for row in rows if row["deleted_at"] is None and row["customer_deleted_at"] is None]
-    found = {row["id"] for row in live}
-    return [follow_up_document(row) for row in live], [row["id"] for row in rows if row["id"] not in found] + [
-        followup_id for followup_id in (ids or ()) if followup_id not in found and customer_ids is None
-    ]
+    return await _documents_of(FollowUp, _FOLLOW_UP_COLUMNS, follow_up_document, ids, customer_ids)
 
 
 _FEEDBACK_COLUMNS = (
@@ -234,17 +243,7 @@ def feedback_document(row: dict[str, Any]) -> dict[str, Any]:
 async def feedback_documents(
     ids: Iterable[int] | None = None, *, customer_ids: Iterable[int] | None = None
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """Documents of the given feedback entries (or of the given customers' feedback), and the ids to delete."""
-    query = Feedback.select(*_FEEDBACK_COLUMNS)
-    if customer_ids is not None:
-        query = query.where(Feedback.customer.is_in(sorted(set(customer_ids)) or [-1]))
-    else:
-        query = query.where(Feedback.id.is_in(sorted(set(ids or ())) or [-1]))
-    rows = await query
-    live = [row for row in rows if row["deleted_at"] is None and row["customer_deleted_at"] is None]
-    found = {row["id"] for row in live}
-    missing = [feedback_id for feedback_id in (ids or ()) if feedback_id not in found and customer_ids is None]
-    return [feedback_document(row) for row in live], [row["id"] for row in rows if row["id"] not in found] + missing
+    return await _documents_of(Feedback, _FEEDBACK_COLUMNS, feedback_document, ids, customer_ids)
 
 
 async def build(jobs: Iterable[tuple[str, int]], *, with_children: bool = True) -> Batch:
