@@ -118,6 +118,9 @@ async def drain_once(limit: int = BATCH_SIZE) -> int:
     if is_sqlite():
         # One worker on SQLite, and no transaction around the Meilisearch call: it would hold the write lock.
         rows = await _claim(limit)
+        if not rows:
+            # Idle polls stay reads: a write transaction here would take the lock ten times a second.
+            return 0
         try:
             await push((row["entity"], row["entity_id"]) for row in rows)
         except Exception as error:
