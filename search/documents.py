@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.accounts.tables import Account
 from app.customers.normalize import format_mobile
 from app.customers.tables import Contact, Customer
 from app.feedback.tables import Feedback
@@ -277,7 +276,3 @@ async def build(jobs: Iterable[tuple[str, int]], *, with_children: bool = True) 
     batch.upserts[FEEDBACK] += list({document["id"]: document for document in feedback}.values())
     batch.deletes[FEEDBACK] += sorted(set(dropped))
     return batch
-
-
-async def owner_names() -> dict[int, str]:
-    return {row["id"]: row["name"] for row in await Account.select(Account.id, Account.name)}
