@@ -287,9 +287,19 @@ async def test_the_worker_keeps_the_index_in_step_and_survives_an_outage(
             await asyncio.sleep(0.05)
         return False
 
+    async def drained() -> bool:
+        # A document can be searchable a moment before the worker has seen its task
+        # succeed and deleted the outbox row.
+        for _ in range(200):
+            if await SearchOutbox.count() == 0:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
     try:
         await make_customer(wang, "红河州建设投资有限公司")
         assert await found("红河州建设")
+        assert await drained()
         search.process.stop()
         await make_customer(wang, "文山州交通运输局")
         await asyncio.sleep(0.5)
