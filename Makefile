@@ -40,7 +40,7 @@ $(BIN)/meilisearch: scripts/install-meilisearch | $(BIN)/python
 	scripts/install-meilisearch
 
 %.mo: %.po $(INSTALLED)
-	$(BIN)/pybabel compile --use-fuzzy --statistics -i $< -o $@
+	$(BIN)/pybabel compile --statistics -i $< -o $@
 
 lint: install
 	$(BIN)/ruff check .
@@ -53,7 +53,7 @@ format: install
 # For developers adding text: extract every _() from code and templates and merge it into the catalogs.
 messages: install
 	$(BIN)/pybabel extract --sort-by-file --no-wrap -F babel.cfg -o app/locale/messages.pot .
-	$(BIN)/pybabel update --no-wrap --ignore-obsolete -i app/locale/messages.pot -d app/locale -D messages
+	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching --ignore-obsolete -i app/locale/messages.pot -d app/locale -D messages
 
 clean:
 	rm -rf $(VENV) var

@@ -44,5 +44,6 @@ APP_REGISTRY = AppRegistry(
         "app.customers.piccolo_app",
         "app.followups.piccolo_app",
         "app.feedback.piccolo_app",
+        "app.chat.piccolo_app",
     ]
 )

@@ -28,6 +28,10 @@ def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=lambda: os.environ.get("DATABASE_URL", ""))
@@ -43,6 +47,12 @@ class Settings:
     login_attempts_per_minute: int = field(
         default_factory=lambda: int(os.environ.get("KEHU_LOGIN_ATTEMPTS_PER_MINUTE", "10"))
     )
+    # Website chat limits, per visitor token and per IP address (a 429 beyond them).
+    chat_starts_per_token_hour: int = field(default_factory=lambda: _int("KEHU_CHAT_STARTS_PER_TOKEN_HOUR", 5))
+    chat_starts_per_ip_hour: int = field(default_factory=lambda: _int("KEHU_CHAT_STARTS_PER_IP_HOUR", 30))
+    chat_messages_per_minute: int = field(default_factory=lambda: _int("KEHU_CHAT_MESSAGES_PER_MINUTE", 20))
+    chat_requests_per_minute: int = field(default_factory=lambda: _int("KEHU_CHAT_REQUESTS_PER_MINUTE", 120))
+    chat_requests_per_ip_minute: int = field(default_factory=lambda: _int("KEHU_CHAT_REQUESTS_PER_IP_MINUTE", 1200))
     # A PostgreSQL connection pool per process. Off only where one process runs the app on several event loops.
     database_pool: bool = field(default_factory=lambda: os.environ.get("KEHU_DATABASE_POOL", "1") != "0")
     debug: bool = field(default_factory=lambda: os.environ.get("KEHU_DEBUG", "") == "1")

@@ -71,6 +71,16 @@ def format_datetime(value: datetime | None) -> str:
     return local(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def format_time_or_date(value: datetime | None) -> str:
+    """Today's moments as 14:05, older ones as 11-26 14:05 (chat lists and transcripts)."""
+    if value is None:
+        return ""
+    here = local(value)
+    if here.date() == datetime.now(SHANGHAI).date():
+        return here.strftime("%H:%M")
+    return here.strftime("%m-%d %H:%M")
+
+
 def format_date(value: date | datetime | None) -> str:
     if value is None:
         return ""

@@ -35,6 +35,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from app import db, i18n
 from app.accounts import service as accounts
 from app.accounts.routes import AccountController, AdminController, LoginController
+from app.chat import service as chat
+from app.chat.routes import ChatAdminController, ChatController, ChatWidgetController
 from app.config import ROOT, get_settings
 from app.customers.routes import CustomerController
 from app.customers.service import NotVisible
@@ -44,8 +46,8 @@ from app.followups.routes import FollowUpController
 from app.labels import customer_field, label, option_label
 from app.options.routes import OptionController
 
-# Routes anyone may reach without logging in.
-PUBLIC_PATHS = ["^/login", "^/static/", "^/health$"]
+# Routes anyone may reach without logging in: the website chat's widget and API, and the demo company website.
+PUBLIC_PATHS = ["^/login", "^/static/", "^/health$", "^/chat/widget$", "^/chat/api/", "^/demo-site$"]
 
 SECURITY_HEADERS = [
     ResponseHeader(
@@ -145,9 +147,17 @@ def _jinja() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
-        current_language=i18n.current_language, label=label, option_label=option_label, customer_field=customer_field
+        current_language=i18n.current_language,
+        label=label,
+        option_label=option_label,
+        customer_field=customer_field,
+        system_text=chat.system_text,
+        waited=chat.waited,
+        message_max=chat.MESSAGE_MAX,
+        chat_channel=chat.WEBSITE_CHANNEL,
     )
     env.filters.update(
+        time_or_date=i18n.format_time_or_date,
         datetime=i18n.format_datetime,
         date=i18n.format_date,
         money=i18n.format_money,
@@ -165,6 +175,15 @@ def home() -> Redirect:
     return Redirect(path="/customers", status_code=303)
 
 
+def _is_chat_api(request: Request) -> bool:
+    return request.url.path.startswith("/chat/api/")
+
+
+def _visitor_token_or_address(request: Request) -> str:
+    token = request.headers.get("x-visitor-token") or ""
+    return "visitor:" + (token[:64] or (request.client.host if request.client else ""))
+
+
 def _session_secret(secret_key: str) -> bytes:
     return hashlib.sha256(("kehu-session:" + secret_key).encode()).digest()
 
@@ -177,8 +196,9 @@ async def _on_shutdown() -> None:
     await db.close()
 
 
-# Paths that never touch the database: no transaction for them.
-NO_DATABASE = ("/static/", "/health")
+# Paths that need no page-wide read transaction: no database at all, or the chat, whose polls read one row and
+# may note the staff member's presence.
+NO_READ_TRANSACTION = ("/static/", "/health", "/chat", "/demo-site")
 
 
 def read_in_one_transaction(app: ASGIApp) -> ASGIApp:
@@ -186,7 +206,8 @@ def read_in_one_transaction(app: ASGIApp) -> ASGIApp:
     db.read_transaction. GET handlers never write."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not scope["path"].startswith(NO_DATABASE):
+        reads = scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
+        if reads and not scope["path"].startswith(NO_READ_TRANSACTION):
             async with db.read_transaction():
                 await app(scope, receive, send)
         else:
@@ -222,6 +243,19 @@ def create_app() -> Litestar:
         rate_limit=("minute", settings.login_attempts_per_minute),
         check_throttle_handler=lambda request: request.method == "POST" and request.url.path == "/login",
     )
+    # The chat's public API: per visitor token and per address. Kept per process (see README: with several web
+    # workers each counts its own share; a shared store such as Redis makes it exact).
+    chat_per_visitor = RateLimitConfig(
+        rate_limit=("minute", settings.chat_requests_per_minute),
+        identifier_for_request=_visitor_token_or_address,
+        check_throttle_handler=_is_chat_api,
+        store="chat_visitors",
+    )
+    chat_per_address = RateLimitConfig(
+        rate_limit=("minute", settings.chat_requests_per_ip_minute),
+        check_throttle_handler=_is_chat_api,
+        store="chat_addresses",
+    )
     csrf = CSRFConfig(
         secret=settings.secret_key,
         cookie_httponly=True,
@@ -240,6 +274,9 @@ def create_app() -> Litestar:
             CustomerController,
             FollowUpController,
             FeedbackController,
+            ChatController,
+            ChatWidgetController,
+            ChatAdminController,
             SearchController,
             SearchStatusController,
             create_static_files_router(path="/static", directories=[static_dir], opt={"exclude_from_auth": True}),
@@ -247,7 +284,7 @@ def create_app() -> Litestar:
         on_app_init=[session_auth.on_app_init, _outermost(read_in_one_transaction)],
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],
-        middleware=[login_rate_limit.middleware],
+        middleware=[login_rate_limit.middleware, chat_per_address.middleware, chat_per_visitor.middleware],
         before_request=speak_users_language,
         csrf_config=csrf,
         plugins=[HTMXPlugin()],

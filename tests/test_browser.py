@@ -199,3 +199,78 @@ async def test_staff_works_a_customer_from_prospect_to_member(page, server: str)
     assert await page.locator("section#customer-results").count() == 1
     await page.goto(f"{server}/customers?kind=prospect")
     await expect(page.locator("#customer-results")).not_to_contain_text("昆明华信勘测设计有限公司")
+
+
+async def test_a_visitor_chats_with_staff_and_becomes_a_prospect_from_the_campaign(server: str, chromium: str) -> None:
+    """Two browsers: a visitor on the demo company website and 王芳 in the chat panel."""
+    from playwright.async_api import async_playwright, expect
+
+    errors: list[str] = []
+
+    def watch(page: object, who: str) -> None:
+        page.on("pageerror", lambda error: errors.append(f"{who}: {error}"))  # type: ignore[attr-defined]
+        page.on(  # type: ignore[attr-defined]
+            "response",
+            lambda response: (
+                response.status >= 400
+                and response.status != 422
+                and errors.append(f"{who}: {response.status} {response.url}")
+            ),
+        )
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        staff = await (await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})).new_page()
+        visitor = await (await browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 800})).new_page()
+        watch(staff, "staff")
+        watch(visitor, "visitor")
+        staff.on("dialog", lambda dialog: dialog.accept())
+
+        await staff.goto(f"{server}/login?next=/chat")
+        await staff.fill("input[name=username]", "wangfang")
+        await staff.fill("input[name=password]", PASSWORD)
+        await staff.click("button[type=submit]")
+        await expect(staff.locator("#chat-list")).to_be_visible()
+
+        await visitor.goto(f"{server}/demo-site?utm_source=baidu&utm_medium=cpc&utm_campaign=2026秋季推广")
+        await visitor.get_by_role("button", name="在线咨询").click()
+        widget = visitor.frame_locator("iframe[src*='/chat/widget']")
+        await expect(widget.locator("#presence-online")).to_be_visible()
+        await widget.locator("#f-name").fill("赵磊")
+        await widget.locator("#f-mobile").fill("139 1234 0001")
+        await widget.locator("#f-question").fill("你们做矿山储量核实吗？<b>急</b>")
+        await widget.locator("#prechat-submit").click()
+        await expect(widget.locator("#transcript")).to_contain_text("你们做矿山储量核实吗？<b>急</b>")
+
+        entry = staff.locator("#chat-list .chat-item", has_text="赵磊")
+        await expect(entry).to_be_visible(timeout=8000)
+        await entry.locator("a").click()
+        await expect(staff.locator("#chat-transcript")).to_contain_text("你们做矿山储量核实吗？<b>急</b>")
+        await expect(staff.locator(".chat-context")).to_contain_text("2026秋季推广")
+        await staff.fill("#chat-body", "您好，做的。请问矿区在哪个州市？")
+        await staff.keyboard.press("Control+Enter")
+        await expect(staff.locator("#chat-transcript")).to_contain_text("请问矿区在哪个州市？")
+
+        await expect(widget.locator("#transcript")).to_contain_text("请问矿区在哪个州市？", timeout=8000)
+        await widget.locator("#f-body").fill("在红河州")
+        await widget.locator("#f-body").press("Enter")
+        await expect(staff.locator("#chat-transcript")).to_contain_text("在红河州", timeout=8000)
+
+        await staff.get_by_role("button", name="结束会话").click()
+        await expect(staff.locator("#chat-pane")).to_contain_text("已于")
+        await expect(widget.locator("#rating")).to_be_visible(timeout=8000)
+        await widget.locator("label[for='r-5']").click()
+        await widget.locator("#f-comment").fill("回复很及时")
+        await widget.locator("#rating-form button[type=submit]").click()
+        await expect(widget.locator("#rated")).to_be_visible()
+
+        await staff.goto(f"{server}/customers?kind=prospect")
+        row = staff.locator("tr", has_text="赵磊")
+        await expect(row).to_contain_text("网站在线咨询")
+        await row.locator("a").first.click()
+        await expect(staff.locator("body")).to_contain_text("2026秋季推广")
+        await expect(staff.locator("#conversations")).to_contain_text("赵磊")
+        await expect(staff.locator("#followups")).to_contain_text("网站在线咨询记录")
+        await expect(staff.locator("#feedback")).to_contain_text("回复很及时")
+        await browser.close()
+    assert not errors, errors

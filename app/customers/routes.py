@@ -13,6 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
 from app.accounts import service as accounts
+from app.chat import service as chat
 from app.customers import history, service
 from app.customers.service import FIELDS, CustomerFilters, FormErrors
 from app.customers.tables import ProjectStatus
@@ -222,6 +223,7 @@ class CustomerController(Controller):
         }
         context.update(await followups.section_context(user, customer, contacts=contacts))
         context.update(await feedback.customer_section_context(user, customer))
+        context["conversations"] = await chat.conversations_of(user, customer_id)
         return render("customers/detail.html", **context)
 
     # -- click-to-edit fields -------------------------------------------------------------------------------

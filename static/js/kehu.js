@@ -169,4 +169,86 @@
 
   // The back button brings a page back as it was stored, which may be with the dropdown open.
   document.addEventListener("htmx:historyRestore", closeSearch);
+
+  // ---------- website chat panel ----------
+
+  // The transcript follows new messages, unless the user scrolled up to read.
+  var transcriptAtBottom = true;
+  function transcript() { return document.querySelector("[data-chat-transcript]"); }
+  function toBottom() {
+    var box = transcript();
+    if (box) box.scrollTop = box.scrollHeight;
+  }
+  document.addEventListener("DOMContentLoaded", toBottom);
+  document.addEventListener("htmx:oobBeforeSwap", function () {
+    var box = transcript();
+    transcriptAtBottom = !box || box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () { if (transcriptAtBottom) toBottom(); });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target instanceof Element && event.target.id === "chat-pane") toBottom();
+  });
+
+  // A canned reply goes into the reply box, to be adjusted before sending.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.hasAttribute("data-chat-canned")) return;
+    var box = select.form && select.form.querySelector("textarea[name=body]");
+    if (box && select.value) {
+      box.value = box.value ? box.value + "\n" + select.value : select.value;
+      box.focus();
+    }
+    select.value = "";
+  });
+
+  // Ctrl+Enter (⌘+Enter) sends the reply.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || !(event.target instanceof Element)) return;
+    var form = event.target.closest("[data-chat-reply]");
+    if (!form) return;
+    event.preventDefault();
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  });
+
+  // A new visitor or message: a short tone and, if the user allowed it, a browser notification. The count
+  // survives page loads in sessionStorage, so moving between pages does not ring.
+  var COUNT_KEY = "kehu-chat-count";
+  function ring(title) {
+    try {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      if (Context) {
+        var audio = ring.audio || (ring.audio = new Context());
+        var tone = audio.createOscillator();
+        var volume = audio.createGain();
+        tone.frequency.value = 880;
+        volume.gain.value = 0.06;
+        tone.connect(volume);
+        volume.connect(audio.destination);
+        tone.start();
+        tone.stop(audio.currentTime + 0.15);
+      }
+    } catch (error) { /* no sound before the user has interacted with the page */ }
+    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+      new Notification(title, { tag: "kehu-chat" });
+    }
+  }
+  function checkBadge() {
+    var badge = document.getElementById("chat-badge");
+    if (!badge || !badge.hasAttribute("data-unread")) return;
+    var count = Number(badge.getAttribute("data-unread")) + Number(badge.getAttribute("data-waiting"));
+    var stored = sessionStorage.getItem(COUNT_KEY);
+    if (stored !== null && count > Number(stored)) ring(badge.getAttribute("data-notify") || "Kehu");
+    sessionStorage.setItem(COUNT_KEY, String(count));
+  }
+  function offerNotifications() {
+    var button = document.querySelector("[data-chat-notifications]");
+    if (button) button.hidden = !("Notification" in window) || Notification.permission !== "default";
+  }
+  document.addEventListener("DOMContentLoaded", function () { checkBadge(); offerNotifications(); });
+  document.addEventListener("htmx:afterSettle", function () { checkBadge(); offerNotifications(); });
+  document.addEventListener("htmx:oobAfterSwap", checkBadge);
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element && event.target.closest("[data-chat-notifications]");
+    if (button && "Notification" in window) Notification.requestPermission().then(offerNotifications);
+  });
 })();
