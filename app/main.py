@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Response, get
@@ -38,6 +38,7 @@ from app.accounts.routes import AccountController, AdminController, LoginControl
 from app.chat import service as chat
 from app.chat.routes import ChatAdminController, ChatController, ChatWidgetController
 from app.config import ROOT, get_settings
+from app.customers.normalize import format_mobile
 from app.customers.routes import CustomerController
 from app.customers.service import NotVisible
 from app.feedback.routes import FeedbackController
@@ -158,6 +159,8 @@ def _jinja() -> Environment:
     )
     env.filters.update(
         time_or_date=i18n.format_time_or_date,
+        mobile=format_mobile,
+        readable_url=unquote,
         datetime=i18n.format_datetime,
         date=i18n.format_date,
         money=i18n.format_money,
