@@ -109,7 +109,9 @@ class ChatWidgetController(Controller):
         return Template(
             template_name="chat/widget.html",
             context={**context, "language": i18n.current_language()},
-            headers={"Content-Security-Policy": frame_policy(request), "X-Frame-Options": ""},
+            # Browsers obey frame-ancestors and ignore X-Frame-Options when both are present; the old header
+            # (the app sends DENY) only speaks to browsers that know nothing else, and keeps them same-origin.
+            headers={"Content-Security-Policy": frame_policy(request), "X-Frame-Options": "SAMEORIGIN"},
         )
 
     @get("/demo-site")
