@@ -27,7 +27,7 @@ from app.core import service as core
 from app.customers import normalize
 from app.customers.service import FormErrors, NotVisible, refresh_contact_dates
 from app.customers.tables import Contact, Customer, Kind, Origin
-from app.db import MAX_ID, transaction
+from app.db import MAX_ID, lookup, transaction
 from app.feedback import service as feedback
 from app.followups.service import CONTENT_MAX, due_moment
 from app.followups.tables import FollowUp
@@ -532,13 +532,16 @@ async def _messages(conversation_id: int, after: int = 0, limit: int = HISTORY_L
     return rows
 
 
+_LATEST = (
+    "SELECT c.id, c.status, c.last_message_id, c.rating, c.customer, v.name"
+    " FROM chat_visitor v JOIN conversation c ON c.id = v.conversation_id WHERE v.token_hash = {}"
+)
+
+
 async def _latest(hashed: str) -> dict[str, Any] | None:
-    """The visitor's latest conversation's cursor and status: one indexed lookup (unique token, primary key)."""
-    rows = await ChatVisitor.raw(
-        "SELECT c.id, c.status, c.last_message_id, c.rating, c.customer, v.name"
-        " FROM chat_visitor v JOIN conversation c ON c.id = v.conversation_id WHERE v.token_hash = {}",
-        hashed,
-    )
+    """The visitor's latest conversation's cursor and status: one indexed lookup (unique token, primary key).
+    Inside a write's transaction, so it sees what that transaction wrote."""
+    rows = await ChatVisitor.raw(_LATEST, hashed)
     return rows[0] if rows else None
 
 
@@ -573,7 +576,7 @@ def _conversation_json(latest: dict[str, Any] | None) -> dict[str, Any] | None:
 
 async def poll(token: str | None, after: int) -> dict[str, Any] | None:
     """New messages after the cursor, or None when there are none (the route answers 204)."""
-    latest = await _latest(token_hash(token))
+    latest = await lookup(_LATEST, token_hash(token))
     if latest is None or latest["last_message_id"] <= after:
         return None
     rows = await _messages(latest["id"], after=max(after, 0))
