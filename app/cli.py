@@ -130,7 +130,15 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
     import uvicorn
 
     uvicorn.run(
-        "app.main:app", host=host, port=port, workers=workers, reload=reload, proxy_headers=False, log_level="info"
+        "app.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=False,
+        log_level="info",
+        # A line per request is off by default: the chat widgets' polls alone would write hundreds a second.
+        access_log=os.environ.get("KEHU_ACCESS_LOG", "") == "1",
     )
 
 

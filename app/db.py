@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from functools import cache
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -18,7 +19,9 @@ from app.config import get_settings
 MAX_ID = 2**31 - 1
 
 
+@cache
 def engine() -> Engine:
+    """The engine piccolo_conf.py defines (found once per process: looking it up again costs more than a poll)."""
     found = engine_finder()
     if found is None:
         raise RuntimeError("piccolo_conf.py defines no engine")

@@ -36,6 +36,7 @@ from app import db, i18n
 from app.accounts import service as accounts
 from app.accounts.routes import AccountController, AdminController, LoginController
 from app.chat import service as chat
+from app.chat.limits import limit_chat_requests
 from app.chat.routes import ChatAdminController, ChatController, ChatWidgetController
 from app.config import ROOT, get_settings
 from app.customers.normalize import format_mobile
@@ -178,13 +179,9 @@ def home() -> Redirect:
     return Redirect(path="/customers", status_code=303)
 
 
-def _is_chat_api(request: Request) -> bool:
-    return request.url.path.startswith("/chat/api/")
-
-
-def _visitor_token_or_address(request: Request) -> str:
-    token = request.headers.get("x-visitor-token") or ""
-    return "visitor:" + (token[:64] or (request.client.host if request.client else ""))
+async def _is_login_attempt(request: Request) -> bool:
+    # Async on purpose: Litestar runs a plain function here in a worker thread, on every request.
+    return request.method == "POST" and request.url.path == "/login"
 
 
 def _session_secret(secret_key: str) -> bytes:
@@ -244,20 +241,7 @@ def create_app() -> Litestar:
     )
     login_rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.login_attempts_per_minute),
-        check_throttle_handler=lambda request: request.method == "POST" and request.url.path == "/login",
-    )
-    # The chat's public API: per visitor token and per address. Kept per process (see README: with several web
-    # workers each counts its own share; a shared store such as Redis makes it exact).
-    chat_per_visitor = RateLimitConfig(
-        rate_limit=("minute", settings.chat_requests_per_minute),
-        identifier_for_request=_visitor_token_or_address,
-        check_throttle_handler=_is_chat_api,
-        store="chat_visitors",
-    )
-    chat_per_address = RateLimitConfig(
-        rate_limit=("minute", settings.chat_requests_per_ip_minute),
-        check_throttle_handler=_is_chat_api,
-        store="chat_addresses",
+        check_throttle_handler=_is_login_attempt,
     )
     csrf = CSRFConfig(
         secret=settings.secret_key,
@@ -287,7 +271,10 @@ def create_app() -> Litestar:
         on_app_init=[session_auth.on_app_init, _outermost(read_in_one_transaction)],
         on_startup=[_on_startup],
         on_shutdown=[_on_shutdown],
-        middleware=[login_rate_limit.middleware, chat_per_address.middleware, chat_per_visitor.middleware],
+        middleware=[
+            login_rate_limit.middleware,
+            limit_chat_requests(settings.chat_requests_per_minute, settings.chat_requests_per_ip_minute),
+        ],
         before_request=speak_users_language,
         csrf_config=csrf,
         plugins=[HTMXPlugin()],

@@ -279,6 +279,18 @@ async def test_a_flood_of_requests_from_one_visitor_gets_429(people: dict[str, C
         statuses = [(await client.get("/chat/api/poll?after=0", headers=visitor.headers)).status_code for _ in range(7)]
         assert statuses[:5] == [204] * 5 and statuses[5:] == [429, 429]
         assert (await client.get("/chat/api/poll?after=0", headers=Visitor(client).headers)).status_code == 204
+        refused = await client.get("/chat/api/poll?after=0", headers=visitor.headers)
+        assert refused.json() == {"error": "too many requests"} and int(refused.headers["retry-after"]) >= 1
+
+
+async def test_a_flood_from_one_address_gets_429_whatever_the_tokens(people: dict[str, CurrentUser]) -> None:
+    app = _app_with(chat_requests_per_ip_minute=4)
+    async with AsyncTestClient(app=app) as client:
+        statuses = [
+            (await client.get("/chat/api/poll?after=0", headers=Visitor(client).headers)).status_code for _ in range(6)
+        ]
+        assert statuses == [204] * 4 + [429, 429]
+        assert (await client.get("/health")).status_code == 200
 
 
 def _app_with(**changes: Any) -> Litestar:
