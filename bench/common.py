@@ -110,18 +110,27 @@ def wait_until_up(url: str, what: str) -> None:
 
 @contextmanager
 def server(env: dict[str, str]) -> Iterator[str]:
+    with serving(env) as (url, _):
+        yield url
+
+
+@contextmanager
+def serving(env: dict[str, str], log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Kehu server as `make run` starts it (KEHU_WORKERS in env sets its uvicorn workers): its URL and its
+    process, whose CPU time a benchmark can read; its output goes to the log if one is given."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env={**env, "KEHU_LOGIN_ATTEMPTS_PER_MINUTE": "1000"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with open(log or os.devnull, "ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env={**env, "KEHU_LOGIN_ATTEMPTS_PER_MINUTE": "1000"},
+            stdout=output,
+            stderr=output,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, "Kehu")
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(timeout=20)
