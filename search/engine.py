@@ -154,10 +154,10 @@ async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await anyio.to_thread.run_sync(lambda: call_sync(function, *args, **kwargs))
 
 
-def wait(task: Any, *, tolerate: str = "") -> None:
+def wait(task: Any, *, tolerate: str = "", interval_ms: int = 10) -> None:
     """Wait for a Meilisearch task and raise if it failed (unless with the `tolerate` error code): outbox rows
     are deleted only after success."""
-    result = client().wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS, interval_in_ms=10)
+    result = client().wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS, interval_in_ms=interval_ms)
     if result.status != "succeeded" and not (tolerate and (result.error or {}).get("code") == tolerate):
         raise RuntimeError(f"Meilisearch task {task.task_uid} {result.status}: {result.error}")
 

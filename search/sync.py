@@ -35,6 +35,8 @@ REINDEX_BATCH = 5_000
 REPLAY_MARGIN = timedelta(minutes=1)
 REBUILD_SUFFIX = "_rebuild"
 IN_FLIGHT = 4
+# A rebuild batch takes seconds to apply: asking every 10 ms would take the CPU that builds the next batch.
+REINDEX_POLL_MS = 200
 _ENTITY_LOCK = {"customer": 1, "follow_up": 2, "feedback": 3}
 
 
@@ -240,7 +242,7 @@ async def reindex(progress: Progress | None = None) -> dict[str, int]:
         while len(in_flight) > keep:
             tasks, size = in_flight.pop(0)
             for task in tasks:
-                await meili.call(meili.wait, task)
+                await meili.call(meili.wait, task, interval_ms=REINDEX_POLL_MS)
             done += size
             if progress:
                 progress(min(done, total), total)
