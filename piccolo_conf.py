@@ -6,12 +6,12 @@ from urllib.parse import unquote, urlparse
 
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from app.config import get_settings
+from app.db import PooledSQLiteEngine
 
 
-def _engine() -> PostgresEngine | SQLiteEngine:
+def _engine() -> PostgresEngine | PooledSQLiteEngine:
     settings = get_settings()
     if settings.is_postgres:
         url = urlparse(settings.database_url)
@@ -30,7 +30,7 @@ def _engine() -> PostgresEngine | SQLiteEngine:
     else:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     # timeout is sqlite3's busy timeout: wait for a concurrent writer instead of failing at once.
-    return SQLiteEngine(path=str(path), timeout=15)
+    return PooledSQLiteEngine(path=str(path), timeout=15)
 
 
 DB = _engine()
