@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from rich.console import Console
 
 from app.accounts.service import CurrentUser, authenticate
 from app.accounts.tables import Account
+from app.chat.service import transcript
+from app.chat.tables import ChatMessage, ChatVisitor, Conversation
 from app.core.tables import AuditLog, SearchOutbox
 from app.customers.normalize import name_key, normalise_mobile
 from app.customers.tables import Contact, Customer, Project
 from app.demo import generate
 from app.feedback.tables import Feedback
+from app.followups.service import due_moment
 from app.followups.tables import FollowUp
+from app.i18n import local
 
 pytestmark = pytest.mark.db
 
 N = 40
 NOW = datetime(2026, 6, 15, 3, 30, tzinfo=UTC)
 CHINESE = re.compile(r"^[\u4e00-\u9fff]{2,}$")
+HAS_CHINESE = re.compile(r"[\u4e00-\u9fff]{2,}")
 
 
 async def test_counts_match_the_rows_written() -> None:
@@ -35,6 +42,8 @@ async def test_counts_match_the_rows_written() -> None:
         "projects": await Project.count(),
         "follow_ups": await FollowUp.count(),
         "feedback": await Feedback.count(),
+        "conversations": await Conversation.count(),
+        "chat_messages": await ChatMessage.count(),
     }
     assert await Customer.count() == N
     assert await Account.count() == 4
@@ -96,8 +105,12 @@ async def test_last_contact_and_next_follow_up_come_from_the_newest_follow_up() 
     await generate(customers=N, seed=6, now=NOW)
 
     follow_ups = await FollowUp.select(
-        FollowUp.customer, FollowUp.happened_at, FollowUp.next_follow_up_at, FollowUp.customer.created_at
+        FollowUp.id, FollowUp.customer, FollowUp.happened_at, FollowUp.next_follow_up_at, FollowUp.customer.created_at
     ).order_by(FollowUp.happened_at)
+    left_messages = {
+        row["followup_id"]
+        for row in await Conversation.select(Conversation.followup_id).where(Conversation.left_message.eq(True))
+    }
     newest: dict[int, dict] = {}
     for follow_up in follow_ups:
         assert follow_up["customer.created_at"] <= follow_up["happened_at"] <= NOW
@@ -106,7 +119,10 @@ async def test_last_contact_and_next_follow_up_come_from_the_newest_follow_up() 
         latest = newest.get(customer["id"])
         assert customer["last_contact_at"] == (latest["happened_at"] if latest else None)
         assert customer["next_follow_up_at"] == (latest["next_follow_up_at"] if latest else None)
-        if customer["next_follow_up_at"]:
+        if customer["next_follow_up_at"] and latest["id"] in left_messages:
+            # A message left on the website chat falls due on the day it was left, as the chat does it.
+            assert local(customer["next_follow_up_at"]).date() == local(customer["last_contact_at"]).date()
+        elif customer["next_follow_up_at"]:
             assert customer["next_follow_up_at"] > customer["last_contact_at"]
 
 
@@ -200,3 +216,207 @@ async def test_the_same_seed_gives_the_same_customers() -> None:
     second = await Customer.select(*columns).order_by(Customer.id).offset(N).limit(N)
 
     assert first == second
+
+
+# --- Website chat ------------------------------------------------------------------------------------------------
+
+CHATTING = 250
+
+
+async def _chats(seed: int) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    """A demo with enough website customers to see every kind of conversation: the conversations, and each one's
+    messages in id order."""
+    await generate(customers=CHATTING, followups_per_customer=3, seed=seed, now=NOW)
+    conversations = await Conversation.select(
+        Conversation.all_columns(), Conversation.visitor.name.as_alias("visitor_name")
+    ).order_by(Conversation.id)
+    messages: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for message in await ChatMessage.select().order_by(ChatMessage.id):
+        messages[message["conversation"]].append(message)
+    return conversations, messages
+
+
+async def test_website_customers_chatted_from_a_browser_that_recognises_them() -> None:
+    conversations, _ = await _chats(seed=20)
+
+    by_customer: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for conversation in conversations:
+        by_customer[conversation["customer"]].append(conversation)
+    website = await Customer.select(Customer.id).where(Customer.source_channel.label == "网站在线咨询")
+    assert website
+    assert all(customer["id"] in by_customer for customer in website)
+    assert len(by_customer) > len(website)  # some customers of other channels came back through the website
+    assert any(len(chats) == 2 for chats in by_customer.values())
+
+    visitors = await ChatVisitor.select()
+    assert len(visitors) == len(by_customer)
+    assert len({visitor["token_hash"] for visitor in visitors}) == len(visitors)
+    for visitor in visitors:
+        assert re.fullmatch(r"[0-9a-f]{64}", visitor["token_hash"])
+        chats = by_customer[visitor["customer"]]
+        # The widget shows and polls the latest conversation.
+        assert visitor["conversation_id"] == max(chats, key=lambda chat: chat["started_at"])["id"]
+        assert visitor["created_at"] == min(chat["started_at"] for chat in chats)
+        assert CHINESE.match(visitor["name"]), visitor["name"]
+        # What the visitor typed finds their customer again, as the chat's duplicate check does.
+        customer = await Customer.select().where(Customer.id == visitor["customer"]).first()
+        mobiles = {customer["mobile"]} | {
+            row["mobile"] for row in await Contact.select(Contact.mobile).where(Contact.customer == customer["id"])
+        }
+        assert (
+            (visitor["mobile"] and visitor["mobile"] in mobiles)
+            or (visitor["email"] and visitor["email"] == customer["email"])
+            or (visitor["wechat"] and visitor["wechat"] == customer["wechat"])
+        ), visitor
+
+
+async def test_message_ids_follow_time_and_the_conversation_row_points_at_the_newest() -> None:
+    conversations, messages = await _chats(seed=21)
+
+    assert sum(map(len, messages.values())) == await ChatMessage.count()
+    for conversation in conversations:
+        thread = messages[conversation["id"]]
+        assert thread[0]["author"] == "visitor"
+        assert thread[0]["created_at"] == conversation["started_at"]
+        assert [message["created_at"] for message in thread] == sorted(message["created_at"] for message in thread)
+        assert conversation["last_message_id"] == thread[-1]["id"]
+        assert conversation["last_message_at"] == thread[-1]["created_at"]
+        said = [message for message in thread if message["author"] != "system"]
+        for message in said:
+            assert HAS_CHINESE.search(message["body"]), message["body"]
+            assert message["staff"] == (conversation["assignee"] if message["author"] == "staff" else None)
+        answers = [message for message in said if message["author"] == "staff"]
+        assert conversation["first_response_at"] == (answers[0]["created_at"] if answers else None)
+        if conversation["left_message"]:
+            assert len(thread) == 1
+        elif conversation["status"] == "closed":
+            assert 3 <= len(said) <= 10
+            assert [message["author"] for message in said] == ["visitor", "staff"] * (len(said) // 2) + ["visitor"] * (
+                len(said) % 2
+            )
+
+
+async def test_every_closed_chat_is_a_follow_up_with_its_transcript() -> None:
+    conversations, messages = await _chats(seed=22)
+
+    closed = [conversation for conversation in conversations if conversation["status"] == "closed"]
+    assert any(conversation["left_message"] for conversation in closed)
+    assert {conversation["closed_by"] for conversation in closed} == {"staff", "visitor"}
+    follow_ups = {
+        row["id"]: row
+        for row in await FollowUp.select(FollowUp.all_columns(), FollowUp.method.label.as_alias("method_label"))
+    }
+    for conversation in closed:
+        assert conversation["unread"] == 0 and conversation["waiting_since"] is None
+        assert conversation["closed_at"] == conversation["last_message_at"]
+        follow_up = follow_ups[conversation["followup_id"]]
+        assert follow_up["conversation_id"] == conversation["id"]
+        assert follow_up["customer"] == conversation["customer"]
+        assert follow_up["author"] == conversation["assignee"] is not None
+        assert follow_up["method_label"] == "在线聊天"
+        assert follow_up["happened_at"] == conversation["started_at"]
+        thread = messages[conversation["id"]]
+        if conversation["left_message"]:
+            assert conversation["closed_by"] == "visitor" and conversation["rating"] is None
+            assert follow_up["content"] == f"{conversation['visitor_name']} 通过网站在线咨询留言：\n{thread[0]['body']}"
+            assert follow_up["next_follow_up_at"] == due_moment(local(conversation["started_at"]).date())
+        else:
+            assert thread[-1]["author"] == "system"
+            assert thread[-1]["body"] == f"closed_by_{conversation['closed_by']}"
+            assert follow_up["content"] == await transcript(conversation["id"])
+            assert follow_up["content"].startswith("网站在线咨询记录\n")
+    linked = [row for row in follow_ups.values() if row["conversation_id"] is not None]
+    assert len(linked) == len(closed)
+
+
+async def test_ratings_are_feedback_on_the_conversation_and_mostly_good() -> None:
+    conversations, _ = await _chats(seed=23)
+
+    feedback = {row["id"]: row for row in await Feedback.select().where(Feedback.conversation_id.is_not_null())}
+    rated = [conversation for conversation in conversations if conversation["rating"] is not None]
+    answered = [c for c in conversations if c["status"] == "closed" and not c["left_message"]]
+    assert 0.25 * len(answered) < len(rated) < 0.55 * len(answered)
+    assert len(feedback) == len(rated)
+    for conversation in rated:
+        item = feedback[conversation["feedback_id"]]
+        assert item["conversation_id"] == conversation["id"]
+        assert item["customer"] == conversation["customer"]
+        assert item["rating"] == conversation["rating"]
+        assert item["visitor_name"] == conversation["visitor_name"]
+        assert item["visitor_contact"] and item["created_by"] is None
+        assert conversation["closed_at"] <= item["created_at"] <= NOW
+        assert HAS_CHINESE.search(item["content"])
+        if item["status"] == "handled":
+            assert item["reply"] and item["handled_by"]
+    assert any(item["content"] == "访客对在线咨询打了分，未留评语。" for item in feedback.values())
+    assert sum(item["rating"] >= 4 for item in feedback.values()) > len(feedback) / 2
+    assert all(c["feedback_id"] is None for c in conversations if c["rating"] is None)
+
+
+async def test_staff_answer_at_their_own_pace() -> None:
+    conversations, _ = await _chats(seed=24)
+
+    waits: dict[int, list[float]] = defaultdict(list)
+    for conversation in conversations:
+        # Long enough ago that nothing was squeezed in before the demo's `now`.
+        if conversation["first_response_at"] and conversation["started_at"] < NOW - timedelta(hours=1):
+            waited = (conversation["first_response_at"] - conversation["started_at"]).total_seconds()
+            assert 10 <= waited <= 600
+            waits[conversation["assignee"]].append(waited)
+    averages = sorted(sum(seconds) / len(seconds) for seconds in waits.values())
+    assert len(averages) >= 3
+    assert averages[-1] > 1.5 * averages[0]
+
+
+async def test_chats_come_from_pages_of_the_company_website_with_their_campaign() -> None:
+    conversations, _ = await _chats(seed=25)
+
+    customers = {row["id"]: row for row in await Customer.select()}
+    first_touch = 0
+    for conversation in conversations:
+        assert conversation["page_url"].startswith("https://www.ynsc-survey.cn/")
+        assert HAS_CHINESE.search(conversation["page_title"])
+        assert conversation["language"] == "zh-CN"
+        assert conversation["user_agent"].startswith("Mozilla/5.0 (")
+        assert re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", conversation["ip"])
+        if conversation["utm_source"]:
+            first_touch += 1
+            customer = customers[conversation["customer"]]
+            for name in ("utm_source", "utm_medium", "utm_campaign"):
+                assert conversation[name] == customer[name]
+            assert "utm_source=" in conversation["page_url"]
+    assert first_touch
+    assert any(conversation["referrer"].startswith("https://www.baidu.com/s?wd=") for conversation in conversations)
+    assert any(conversation["referrer"] == "" for conversation in conversations)
+
+
+async def test_a_few_visitors_are_waiting_for_an_answer_right_now() -> None:
+    conversations, messages = await _chats(seed=26)
+
+    waiting = [conversation for conversation in conversations if conversation["status"] == "open"]
+    assert 3 <= len(waiting) <= 5
+    unassigned = [conversation for conversation in waiting if conversation["assignee"] is None]
+    assert unassigned and len(unassigned) < len(waiting)
+    for conversation in waiting:
+        thread = messages[conversation["id"]]
+        assert NOW - timedelta(hours=4) <= conversation["started_at"] <= thread[-1]["created_at"] <= NOW
+        assert conversation["closed_at"] is None and conversation["followup_id"] is None
+        unread = 0
+        while unread < len(thread) and thread[-1 - unread]["author"] == "visitor":
+            unread += 1
+        assert conversation["unread"] == unread >= 1
+        assert conversation["waiting_since"] == thread[-unread]["created_at"]
+    for conversation in unassigned:
+        # A new visitor: a new prospect in the pool whose needs are the first question.
+        customer = await Customer.select().where(Customer.id == conversation["customer"]).first()
+        assert customer["kind"] == "prospect" and customer["owner"] is None and customer["created_by"] is None
+        assert customer["created_at"] == conversation["started_at"]
+        assert customer["source_channel"] is not None
+        assert customer["needs"] == messages[conversation["id"]][0]["body"]
+        assert not await FollowUp.exists().where(FollowUp.customer == customer["id"])
+
+
+async def test_even_a_tiny_demo_has_someone_waiting_in_the_chat() -> None:
+    await generate(customers=5, seed=27, now=NOW)
+
+    assert await Conversation.count().where(Conversation.status == "open") >= 2
