@@ -591,3 +591,7 @@ Target: p95 ≤ 1 s — {_verdict(_p95(lags.searchable) <= 1000)} as deployed;
   document: they do not delay this hit, but Meilisearch applies them before the next change.
 - The worker logged {lags.worker_warnings + capped_lags.worker_warnings} warnings (failed syncs retried).
 """
+
+
+if __name__ == "__main__":
+    main()

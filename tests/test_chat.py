@@ -165,6 +165,14 @@ async def test_a_known_mobile_email_or_wechat_attaches_to_the_customer_but_a_nam
     assert await Customer.count() == 2
 
 
+async def test_starting_again_in_a_second_tab_adds_the_question_to_the_open_conversation(visitor: Visitor) -> None:
+    await visitor.start()
+    again = await visitor.start(question="另外，你们有乙级资质吗？")
+    assert again.status_code == 201
+    assert [m["body"] for m in again.json()["messages"]] == ["你们做矿山地形测绘吗？", "另外，你们有乙级资质吗？"]
+    assert await Conversation.count() == 1 and await Customer.count() == 1
+
+
 async def test_the_history_comes_back_for_the_same_token_and_no_one_else(anonymous: AsyncTestClient) -> None:
     first = Visitor(anonymous)
     await first.start()
@@ -346,8 +354,8 @@ async def test_staff_close_the_transcript_becomes_a_follow_up_and_the_rating_fee
     assert (await visitor.state())["conversation"]["rated"] is True
 
     page = await staff.get(f"/customers/{conversation['customer']}")
-    assert "网站咨询记录" in page.text or "Website chats" in page.text
-    assert "请留下矿区坐标" in page.text
+    chats = page.text.split('id="conversations"')[1].split("</section>")[0]
+    assert "网站咨询记录" in chats and "刘海：你们做矿山地形测绘吗？" in chats and "评分 5/5" in chats
 
 
 async def test_the_visitor_ends_and_rates_with_checked_input(visitor: Visitor) -> None:
@@ -422,6 +430,10 @@ async def test_a_message_left_offline_becomes_a_prospect_and_a_follow_up_due_tod
     assert followup["author"] == people["liqiang"].account_id and "不动产测绘报价" in followup["content"]
     conversation = await conversation_of(visitor)
     assert conversation["left_message"] and conversation["status"] == "closed"
+    assert conversation["unread"] == 0 and conversation["waiting_since"] is None
+    assert (await visitor.state())["conversation"]["can_rate"] is False
+    rated = await visitor.client.post("/chat/api/rate", json={"rating": 5}, headers=visitor.headers)
+    assert rated.status_code == 409 and await Feedback.count() == 0
 
     invalid = await visitor.client.post(
         "/chat/api/leave-message", json={"name": "周敏", "question": "?"}, headers=visitor.headers

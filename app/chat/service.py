@@ -387,7 +387,7 @@ async def _begin(
 
 async def start(token: str | None, data: dict[str, Any], visit: Visit) -> dict[str, Any]:
     """A visitor starts chatting: FormErrors, TooMany, or the state the widget shows next. Starting again while
-    a conversation is open (a double click, a second tab) just shows that conversation."""
+    a conversation is open (a second tab) adds the question to that conversation."""
     hashed = token_hash(token)
     values = clean_visitor_form(data)
     now = datetime.now(UTC)
@@ -395,6 +395,8 @@ async def start(token: str | None, data: dict[str, Any], visit: Visit) -> dict[s
         latest = await _latest(hashed)
         if latest is None or latest["status"] != Status.open:
             await _begin(hashed, values, visit, now, left_message=False)
+        else:
+            await _add_message(latest["id"], Author.visitor, values["question"], now=now)
     return await state(token)
 
 
@@ -420,17 +422,23 @@ async def leave_message(token: str | None, data: dict[str, Any], visit: Visit) -
                 changes={"owner": [None, taker]},
             )
         content = _("Message left on the website chat by %(name)s:", name=values["name"]) + "\n" + values["question"]
+        # Nobody waits in the chat for it: the follow-up due today is how it reaches someone.
         followup_id = await _write_followup(
             customer["id"],
             author=taker,
             happened_at=now,
             content=content,
             conversation_id=conversation.id,
-            next_follow_up_at=due_moment(local(now).date()),
+            next_follow_up_at=max(now, due_moment(local(now).date())),
         )
-        await Conversation.update({Conversation.assignee: taker, Conversation.followup_id: followup_id}).where(
-            Conversation.id == conversation.id
-        )
+        await Conversation.update(
+            {
+                Conversation.assignee: taker,
+                Conversation.followup_id: followup_id,
+                Conversation.unread: 0,
+                Conversation.waiting_since: None,
+            }
+        ).where(Conversation.id == conversation.id)
 
 
 async def _write_followup(
@@ -533,7 +541,7 @@ async def _messages(conversation_id: int, after: int = 0, limit: int = HISTORY_L
 
 
 _LATEST = (
-    "SELECT c.id, c.status, c.last_message_id, c.rating, c.customer, v.name"
+    "SELECT c.id, c.status, c.last_message_id, c.rating, c.customer, c.left_message, v.name"
     " FROM chat_visitor v JOIN conversation c ON c.id = v.conversation_id WHERE v.token_hash = {}"
 )
 
@@ -562,14 +570,18 @@ async def state(token: str | None) -> dict[str, Any]:
     }
 
 
+def _can_rate(latest: dict[str, Any]) -> bool:
+    """A conversation someone answered and closed, not rated yet (a message left for later has nothing to rate)."""
+    return latest["status"] == Status.closed and latest["rating"] is None and not latest["left_message"]
+
+
 def _conversation_json(latest: dict[str, Any] | None) -> dict[str, Any] | None:
     if latest is None:
         return None
-    closed = latest["status"] == Status.closed
     return {
         "id": latest["id"],
         "status": latest["status"],
-        "can_rate": closed and latest["rating"] is None,
+        "can_rate": _can_rate(latest),
         "rated": latest["rating"] is not None,
     }
 
@@ -585,7 +597,7 @@ async def poll(token: str | None, after: int) -> dict[str, Any] | None:
         "messages": [_message_json(row) for row in rows],
         "status": latest["status"],
         "last_id": latest["last_message_id"],
-        "can_rate": latest["status"] == Status.closed and latest["rating"] is None,
+        "can_rate": _can_rate(latest),
     }
 
 
@@ -711,6 +723,8 @@ async def rate(token: str | None, rating: Any, comment: Any) -> None:
             raise Closed(_("You can rate the conversation once it has ended."))
         if latest["rating"] is not None:
             raise AlreadyRated(_("Thank you, you have already rated this conversation."))
+        if latest["left_message"]:
+            raise Closed(_("A message left for us cannot be rated."))
         visitor = await ChatVisitor.select().where(ChatVisitor.token_hash == hashed).first()
         reach = " / ".join(value for value in (visitor["mobile"], visitor["wechat"], visitor["email"]) if value)
         feedback_id = await feedback.submit_feedback(
@@ -804,6 +818,11 @@ async def conversations(user: CurrentUser, status: str = Status.open.value) -> l
         .order_by(Conversation.last_message_at, ascending=False)
         .limit(LIST_LIMIT)
     )
+    return await _with_previews(rows)
+
+
+async def _with_previews(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each conversation with its last message as a preview (one query for all of them)."""
     last_ids = [row["last_message_id"] for row in rows if row["last_message_id"]]
     previews: dict[int, dict[str, Any]] = {}
     if last_ids:
@@ -982,12 +1001,24 @@ async def close(user: CurrentUser, conversation_id: int) -> None:
 
 async def conversations_of(user: CurrentUser, customer_id: int) -> list[dict[str, Any]]:
     """The customer page's list of website chats (the customer's visibility is checked by the caller)."""
-    return (
+    rows = (
         await Conversation.select(*_LIST_COLUMNS)
         .where(Conversation.customer == customer_id)
         .order_by(Conversation.started_at, ascending=False)
         .limit(50)
     )
+    # What the visitor came with says more here than the last line of a closed chat.
+    questions: dict[int, str] = {}
+    if rows:
+        for message in (
+            await ChatMessage.select(ChatMessage.conversation, ChatMessage.body)
+            .where(ChatMessage.conversation.is_in([row["id"] for row in rows]), ChatMessage.author == Author.visitor)
+            .order_by(ChatMessage.id)
+        ):
+            questions.setdefault(message["conversation"], message["body"][:120])
+    for row in rows:
+        row["preview"] = questions.get(row["id"], "")
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------
