@@ -112,3 +112,7 @@ def main() -> None:
         f"## Customer list and customer page\n\n{stamp}, {machine()}. Targets: list page p95 ≤ 50 ms, "
         "customer page p95 ≤ 30 ms.\n\n" + "\n\n".join(sections),
     )
+
+
+if __name__ == "__main__":
+    main()
