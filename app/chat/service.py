@@ -999,7 +999,7 @@ async def close(user: CurrentUser, conversation_id: int) -> None:
         await _close(conversation_id, by="staff", actor=user, now=datetime.now(UTC))
 
 
-async def conversations_of(user: CurrentUser, customer_id: int) -> list[dict[str, Any]]:
+async def conversations_of(customer_id: int) -> list[dict[str, Any]]:
     """The customer page's list of website chats (the customer's visibility is checked by the caller)."""
     rows = (
         await Conversation.select(*_LIST_COLUMNS)

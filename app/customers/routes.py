@@ -223,7 +223,7 @@ class CustomerController(Controller):
         }
         context.update(await followups.section_context(user, customer, contacts=contacts))
         context.update(await feedback.customer_section_context(user, customer))
-        context["conversations"] = await chat.conversations_of(user, customer_id)
+        context["conversations"] = await chat.conversations_of(customer_id)
         return render("customers/detail.html", **context)
 
     # -- click-to-edit fields -------------------------------------------------------------------------------
