@@ -13,7 +13,7 @@ TIERS = frozenset({"A", "B", "C"})
 
 
 def label(value: Enum | str | None, *, short: bool = False) -> str:
-    """The translated name of a role, kind, origin, tier or status; '' for None.
+    """The translated name of a role, kind, origin, tier, RFM segment or status; '' for None.
 
     `short=True` gives a value tier's badge for lists and page headers ('A类' rather than 'A类客户')."""
     if value is None:
@@ -32,6 +32,14 @@ def label(value: Enum | str | None, *, short: bool = False) -> str:
         "A": _("Tier A"),
         "B": _("Tier B"),
         "C": _("Tier C"),
+        "important_value": _("Important value customers"),
+        "important_develop": _("Important development customers"),
+        "important_keep": _("Important retention customers"),
+        "important_retain": _("Important win-back customers"),
+        "general_value": _("General value customers"),
+        "general_develop": _("General development customers"),
+        "general_keep": _("General retention customers"),
+        "general_retain": _("General win-back customers"),
         "negotiating": _("Negotiating"),
         "in_progress": _("In progress"),
         "completed": _("Completed"),

@@ -82,6 +82,7 @@ _CUSTOMER_COLUMNS = (
     Customer.source_channel,
     Customer.budget_band,
     Customer.value_tier,
+    Customer.rfm_segment,
     Customer.owner,
     Customer.owner.name.as_alias("owner_name"),
     Customer.utm_source,
@@ -122,6 +123,8 @@ def customer_document(row: dict[str, Any], contacts: list[dict[str, Any]]) -> di
         "industry_id": row["industry"],
         "budget_id": row["budget_band"],
         "tier": row["value_tier"],
+        # "" (not segmented yet) is no value, as a missing tier is none.
+        "segment": row["rfm_segment"] or None,
         "utm_source": row["utm_source"],
         "utm_campaign": row["utm_campaign"],
         "last_contact_ts": _timestamp(row["last_contact_at"]),

@@ -186,7 +186,18 @@ def search_everything(query: str, scope: str, *, limit: int = 5) -> Found:
 # The customer list
 
 
-FACET_GROUPS = ("kind", "owner_id", "province", "city", "channel_id", "tier", "origin", "budget_id")
+FACET_GROUPS = (
+    "kind",
+    "owner_id",
+    "province",
+    "city",
+    "channel_id",
+    "tier",
+    "origin",
+    "budget_id",
+    "industry_id",
+    "segment",
+)
 
 
 @dataclass

@@ -5,16 +5,20 @@ the filter sets a user saves and reopens."""
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
+from urllib.parse import parse_qsl
 
 import pytest
 from litestar.testing import AsyncTestClient
 
 from app.accounts.service import CurrentUser
+from app.core.tables import SearchOutbox
 from app.customers import service
 from app.customers.service import CustomerFilters
 from app.customers.tables import Customer, SavedFilter
 from app.options.tables import OptionItem
 from search import engine as meili
+from search import sync
 from tests.conftest import Search, text_of
 
 pytestmark = pytest.mark.db
@@ -348,3 +352,240 @@ async def test_each_user_sees_and_removes_only_their_own_saved_filters(
     )
     assert plain_removed.status_code == 303
     assert plain_removed.headers["location"] == f"/customers?{CustomerFilters(province='云南省').query()}"
+
+
+# -- the analysis filters: date entered, industry, RFM segment ----------------------------------------------
+#
+# The analysis pages link each figure to the list with its filters; the list must show exactly those customers
+# whether Meilisearch answers or the database does.
+
+# Entered at (UTC), and the day that is in Shanghai, eight hours ahead.
+COHORT = {
+    # name: (kind, channel, industry, segment, created_at in UTC)
+    "昆明矿业勘查院": ("member", "展会", "矿业", "important_value", "2025-12-31T16:00:00+00:00"),  # 1 Jan 00:00
+    "曲靖煤矿设计所": ("member", "展会", "矿业", "important_value", "2026-02-28T17:00:00+00:00"),  # 1 Mar 01:00
+    "玉溪国土资源局": ("member", "展会", "政府机关", "important_value", "2026-03-31T15:59:59+00:00"),  # 31 Mar 23:59
+    "大理跨年客户": ("member", "展会", "矿业", "important_value", "2025-12-31T15:59:59+00:00"),  # 31 Dec 23:59
+    "红河四月客户": ("member", "展会", "矿业", "important_value", "2026-03-31T16:00:00+00:00"),  # 1 Apr 00:00
+    "文山潜在客户": ("prospect", "展会", "矿业", "important_value", "2026-02-10T02:00:00+00:00"),
+    "楚雄广告客户": ("member", "广告", "矿业", "important_value", "2026-02-10T02:00:00+00:00"),
+    "保山一般客户": ("member", "展会", "矿业", "general_value", "2026-02-28T15:59:59+00:00"),  # 28 Feb 23:59
+    "普洱未分群客户": ("member", "展会", "政府机关", "", "2026-02-28T16:00:00+00:00"),  # 1 Mar 00:00
+}
+
+
+async def option_id(kind: str, label: str) -> int:
+    row = await OptionItem.select(OptionItem.id).where(OptionItem.kind == kind, OptionItem.label == label).first()
+    assert row is not None
+    return row["id"]
+
+
+@pytest.fixture(params=["index", "database"])
+def answered_by(request: pytest.FixtureRequest) -> str:
+    """Each test runs twice: with the search index, and without one (search is down: the database answers)."""
+    if request.param == "index":
+        request.getfixturevalue("search")
+    return request.param
+
+
+@pytest.fixture
+async def cohort(answered_by: str, people: dict[str, CurrentUser]) -> dict[str, int]:
+    """Customers entered around the turn of the year and of March, in two channels, two industries and RFM
+    segments, all 王芳's."""
+    ids = {}
+    for name, (kind, channel, industry, segment, created) in COHORT.items():
+        customer_id = await make_customer(
+            people["wangfang"],
+            name,
+            kind=kind,
+            source_channel=str(await option_id("source_channel", channel)),
+            industry=str(await option_id("industry", industry)),
+        )
+        entered = datetime.fromisoformat(created)
+        await Customer.update({Customer.created_at: entered, Customer.rfm_segment: segment}).where(
+            Customer.id == customer_id
+        )
+        ids[name] = customer_id
+    if answered_by == "index":
+        await sync.drain()
+    return ids
+
+
+async def listed(user: CurrentUser, answered_by: str, query: str) -> tuple[set[str], dict[str, int]]:
+    """The names on the tab a list URL asks for, and the count of each tab; checks which engine answered."""
+    page = await service.list_customers(user, CustomerFilters.from_query(dict(parse_qsl(query))))
+    assert page.total == len(page.rows) == page.counts[page.filters.kind]
+    # Facet counts come only from the index: they show which engine answered.
+    assert bool(page.facet_totals) == (answered_by == "index") and not page.limited
+    return set(names(page)), page.counts
+
+
+async def analysis_link() -> str:
+    """What an analysis figure links to: trade-fair members entered in the first quarter, important value."""
+    channel = await option_id("source_channel", "展会")
+    return (
+        f"/customers?kind=member&channel={channel}&created_from=2026-01-01&created_to=2026-03-31"
+        "&segment=important_value"
+    )
+
+
+def tab_counts(html: str) -> list[int]:
+    """The counts on the prospects and members tabs, in that order."""
+    return [int(count.replace(",", "")) for count in re.findall(r'<span class="count">([\d,]+)</span>', html)]
+
+
+async def test_a_link_from_the_analysis_shows_exactly_its_customers_with_exact_tab_counts(
+    cohort: dict[str, int], answered_by: str, supervisor: AsyncTestClient
+) -> None:
+    link = await analysis_link()
+    response = await supervisor.get(link)
+    assert response.status_code == 200
+    assert set(shown_names(response.text)) == {"昆明矿业勘查院", "曲靖煤矿设计所", "玉溪国土资源局"}
+    assert tab_counts(response.text) == [1, 3]
+    assert 'name="created_from" value="2026-01-01"' in response.text
+    assert 'name="created_to" value="2026-03-31"' in response.text
+    assert 'value="important_value" selected' in response.text
+
+
+@pytest.mark.parametrize(
+    ("query", "members", "prospects"),
+    [
+        # Shanghai days: 2026-02-28T16:00Z is already 1 March there, 2026-03-31T16:00Z already 1 April.
+        ("created_from=2026-03-01&created_to=2026-03-31", {"曲靖煤矿设计所", "玉溪国土资源局", "普洱未分群客户"}, 0),
+        ("created_from=2026-03-31&created_to=2026-03-01", {"曲靖煤矿设计所", "玉溪国土资源局", "普洱未分群客户"}, 0),
+        ("created_from=2026-02-01&created_to=2026-02-28", {"保山一般客户", "楚雄广告客户"}, 1),
+        ("created_from=2026-04-01", {"红河四月客户"}, 0),
+        ("created_to=2025-12-31", {"大理跨年客户"}, 0),
+        ("created_from=2026-01-01&created_to=2026-01-01", {"昆明矿业勘查院"}, 0),
+        ("industry=政府机关", {"玉溪国土资源局", "普洱未分群客户"}, 0),
+        ("segment=general_value", {"保山一般客户"}, 0),
+        ("segment=important_keep", set(), 0),
+        (
+            "industry=矿业&segment=important_value",
+            {"昆明矿业勘查院", "曲靖煤矿设计所", "大理跨年客户", "红河四月客户", "楚雄广告客户"},
+            1,
+        ),
+        ("industry=政府机关&created_from=2026-03-01&created_to=2026-03-01", {"普洱未分群客户"}, 0),
+    ],
+)
+async def test_each_analysis_filter_narrows_the_list_to_exactly_its_customers(
+    cohort: dict[str, int],
+    answered_by: str,
+    people: dict[str, CurrentUser],
+    query: str,
+    members: set[str],
+    prospects: int,
+) -> None:
+    for label_ in ("政府机关", "矿业"):
+        query = query.replace(f"industry={label_}", f"industry={await option_id('industry', label_)}")
+    shown, counts = await listed(people["zhangwei"], answered_by, f"kind=member&{query}")
+    assert shown == members
+    assert counts == {"prospect": prospects, "member": len(members)}
+
+
+async def test_a_campaign_row_of_the_analysis_lists_exactly_that_campaigns_customers(
+    cohort: dict[str, int], answered_by: str, people: dict[str, CurrentUser], supervisor: AsyncTestClient
+) -> None:
+    campaigns = {
+        "曲靖煤矿设计所": ("baidu", "春季矿业展"),
+        "玉溪国土资源局": ("baidu", "春季矿业展"),
+        "大理跨年客户": ("baidu", ""),
+    }
+    for name, (source, campaign) in campaigns.items():
+        await Customer.update({Customer.utm_source: source, Customer.utm_campaign: campaign}).where(
+            Customer.id == cohort[name]
+        )
+        await SearchOutbox.insert(SearchOutbox(entity="customer", entity_id=cohort[name]))
+    if answered_by == "index":
+        await sync.drain()
+    query = "kind=member&utm_source=baidu&utm_campaign=春季矿业展"
+    shown, counts = await listed(people["zhangwei"], answered_by, query)
+    assert shown == {"曲靖煤矿设计所", "玉溪国土资源局"}
+    assert counts == {"prospect": 0, "member": 2}
+    source_only, _ = await listed(people["zhangwei"], answered_by, "kind=member&utm_source=baidu")
+    assert source_only == set(campaigns)
+    page = await supervisor.get("/customers?kind=member&utm_source=baidu&utm_campaign=春季矿业展")
+    # The filter has no select: it shows, travels with the form, and can be taken off.
+    assert 'name="utm_campaign" value="春季矿业展"' in page.text
+    assert re.search(r'href="/customers\?kind=member" title="[^"]+">×</a>', page.text)
+
+
+async def test_staff_get_the_same_filters_inside_their_own_scope(
+    cohort: dict[str, int], answered_by: str, people: dict[str, CurrentUser]
+) -> None:
+    mine, _ = await listed(people["wangfang"], answered_by, "kind=member&created_from=2026-03-01&created_to=2026-03-31")
+    assert mine == {"曲靖煤矿设计所", "玉溪国土资源局", "普洱未分群客户"}
+    theirs, counts = await listed(people["liqiang"], answered_by, "kind=member&created_from=2026-03-01")
+    assert theirs == set() and counts == {"prospect": 0, "member": 0}
+
+
+async def test_industry_and_segment_selects_count_under_the_other_filters(
+    cohort: dict[str, int], answered_by: str, supervisor: AsyncTestClient
+) -> None:
+    mining, government = await option_id("industry", "矿业"), await option_id("industry", "政府机关")
+    first_quarter = "kind=member&created_from=2026-01-01&created_to=2026-03-31"
+    response = await supervisor.get(f"/customers?{first_quarter}")
+    industries, segments = select_options(response.text, "industry"), select_options(response.text, "segment")
+    if answered_by == "database":
+        # The database counts no facets: the choices are there, without numbers.
+        assert industries[str(mining)] == "矿业" and "(" not in segments["important_value"]
+        return
+    assert industries[str(mining)] == "矿业 (4)" and industries[str(government)] == "政府机关 (2)"
+    assert industries[""].endswith("(6)")
+    assert segments["important_value"].endswith("(4)") and segments["general_value"].endswith("(1)")
+    assert segments["important_keep"].endswith("(0)") and segments[""].endswith("(6)")
+
+    # Choosing a segment keeps the other segments' counts and narrows the industries.
+    chosen = await supervisor.get(f"/customers?{first_quarter}&segment=important_value", headers=FRAGMENT)
+    segments = select_options(chosen.text, "segment")
+    assert segments["general_value"].endswith("(1)") and segments["important_value"].endswith("(4)")
+    assert select_options(chosen.text, "industry")[str(mining)] == "矿业 (3)"
+
+
+@pytest.mark.parametrize("answered_by", ["index"], indirect=True)
+async def test_the_analysis_link_works_while_meilisearch_is_down(
+    cohort: dict[str, int], answered_by: str, search: Search, supervisor: AsyncTestClient
+) -> None:
+    link = await analysis_link()
+    search.process.stop()
+    try:
+        for headers in ({}, FRAGMENT):
+            response = await supervisor.get(link, headers=headers)
+            assert response.status_code == 200
+            assert set(shown_names(response.text)) == {"昆明矿业勘查院", "曲靖煤矿设计所", "玉溪国土资源局"}
+            assert tab_counts(response.text) == [1, 3]
+            assert 'class="list-notice"' not in response.text
+    finally:
+        search.process.start()
+        meili.mark_up()
+
+
+async def test_the_analysis_filters_are_kept_in_saved_filters_and_the_fragment(
+    cohort: dict[str, int], answered_by: str, staff: AsyncTestClient, people: dict[str, CurrentUser]
+) -> None:
+    mining = await option_id("industry", "矿业")
+    typed = f"kind=member&created_from=2026-03-31&created_to=2026-01-01&industry={mining}&segment=important_value"
+    expected = CustomerFilters(
+        kind="member",
+        created_from=date(2026, 1, 1),
+        created_to=date(2026, 3, 31),
+        industry=mining,
+        segment="important_value",
+    ).query()
+    assert "created_from=2026-01-01&created_to=2026-03-31" in expected
+
+    fragment = await staff.get(f"/customers?{typed}", headers=FRAGMENT)
+    assert fragment.headers["hx-push-url"] == f"/customers?{expected}"
+    assert set(shown_names(fragment.text)) == {"昆明矿业勘查院", "曲靖煤矿设计所", "楚雄广告客户"}
+    assert f'id="saved-filter-query" form="saved-filter-form" value="{expected.replace("&", "&amp;")}"' in fragment.text
+    # The tabs keep every filter but the kind.
+    prospects = CustomerFilters.from_query(dict(parse_qsl(expected))).query(kind="prospect", page=1)
+    assert f'href="/customers?{prospects.replace("&", "&amp;")}"' in fragment.text
+
+    saved = await staff.post(
+        "/customers/saved-filters", data={"name": "一季度矿业重要价值", "query": typed}, headers=SAVED_FRAGMENT
+    )
+    assert saved.status_code == 200
+    assert [row["query"] for row in await service.saved_filters(people["wangfang"])] == [expected]
+    reopened = await staff.get(f"/customers?{expected}")
+    assert set(shown_names(reopened.text)) == {"昆明矿业勘查院", "曲靖煤矿设计所", "楚雄广告客户"}

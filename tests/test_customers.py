@@ -3,7 +3,9 @@ click-to-edit fields, contacts, projects, conversion, reassignment and soft dele
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -120,6 +122,67 @@ async def test_pagination_keeps_the_filters(staff: AsyncTestClient, people: dict
     assert len(page.rows) == 3 and page.pages == 2
     beyond = await service.list_customers(wang, service.CustomerFilters(page=999))
     assert beyond.filters.page == beyond.pages
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_from=2026-13-45&created_to=yesterday",
+        "created_from=20260301&created_to=2026-3-31",
+        "created_from=0001-01-01&created_to=9999-12-31",
+        "created_from=2026-02-30",
+        "industry=mining&segment=vip",
+        "industry=-3&segment=IMPORTANT_VALUE",
+        "industry=99999999999",
+    ],
+)
+async def test_malformed_analysis_filters_are_dropped(
+    staff: AsyncTestClient, people: dict[str, CurrentUser], query: str
+) -> None:
+    await make_customer(people["wangfang"], name="昆明华信勘测设计有限公司")
+    filters = service.CustomerFilters.from_query(dict(parse_qsl(query)))
+    assert not filters.is_filtered and filters.query() == "kind=prospect"
+    response = await staff.get(f"/customers?{query}")
+    assert response.status_code == 200
+    assert "昆明华信勘测设计有限公司" in text_of(response.text)
+
+
+def test_the_date_range_is_whole_shanghai_days() -> None:
+    filters = service.CustomerFilters.from_query({"created_from": "2026-03-01", "created_to": "2026-03-31"})
+    assert filters.created_since == datetime(2026, 2, 28, 16, tzinfo=UTC)
+    assert filters.created_before == datetime(2026, 3, 31, 16, tzinfo=UTC)
+    assert filters.query() == "kind=prospect&created_from=2026-03-01&created_to=2026-03-31"
+    reversed_ = service.CustomerFilters.from_query({"created_from": "2026-03-31", "created_to": "2026-03-01"})
+    assert reversed_ == filters
+    open_ended = service.CustomerFilters.from_query({"created_to": "2026-03-31"})
+    assert open_ended.created_since is None and open_ended.is_filtered
+
+
+async def test_pagination_keeps_the_analysis_filters(staff: AsyncTestClient, people: dict[str, CurrentUser]) -> None:
+    wang = people["wangfang"]
+    mining = await OptionItem.select(OptionItem.id).where(OptionItem.label == "矿业").first()
+    ids = [
+        await make_customer(wang, name=f"矿业客户{number:02d}号", industry=str(mining["id"]))
+        for number in range(service.PAGE_SIZE + 2)
+    ]
+    # Entered on 1 March in Shanghai (still 28 February in UTC), and one the day before.
+    await Customer.update(
+        {Customer.created_at: datetime(2026, 2, 28, 17, tzinfo=UTC), Customer.rfm_segment: "important_develop"}
+    ).where(Customer.id.is_in(ids[1:]))
+    await Customer.update(
+        {Customer.created_at: datetime(2026, 2, 28, 15, 59, tzinfo=UTC), Customer.rfm_segment: "important_develop"}
+    ).where(Customer.id == ids[0])
+    query = f"created_from=2026-03-01&created_to=2026-03-31&industry={mining['id']}&segment=important_develop"
+
+    first = await staff.get(f"/customers?{query}")
+    expected = service.CustomerFilters.from_query(dict(parse_qsl(query)))
+    assert f'href="/customers?{expected.query(page=2).replace("&", "&amp;")}"' in first.text
+    assert "矿业客户00号" not in text_of(first.text)
+    second = await staff.get(f"/customers?{expected.query(page=2)}")
+    assert text_of(second.text).count("矿业客户") == 1
+    page = await service.list_customers(wang, replace(expected, page=2))
+    assert (page.total, page.pages, len(page.rows)) == (service.PAGE_SIZE + 1, 2, 1)
+    assert page.counts == {"prospect": service.PAGE_SIZE + 1, "member": 0}
 
 
 # -- scope --------------------------------------------------------------------------------------------------
@@ -458,6 +521,28 @@ async def test_projects_keep_money_exact(staff: AsyncTestClient, people: dict[st
     assert bad.status_code == 422
     assert 'value="十万"' in bad.text
     assert bad.text.count('class="field-error"') == 3
+
+
+async def test_a_customers_revenue_follows_its_projects(people: dict[str, CurrentUser]) -> None:
+    wang = people["wangfang"]
+    customer_id = await make_customer(wang)
+
+    async def revenue() -> int:
+        row = await Customer.select(Customer.revenue_fen).where(Customer.id == customer_id).first()
+        return row["revenue_fen"]
+
+    first = await service.add_project(wang, customer_id, {"name": "一期监测", "amount": "12万", "status": "completed"})
+    second = await service.add_project(
+        wang, customer_id, {"name": "二期监测", "amount": "3,500", "status": "negotiating"}
+    )
+    assert await revenue() == 12_350_000
+    # A cancelled project brings no revenue; a deleted one neither.
+    await service.update_project(
+        wang, customer_id, second, {"name": "二期监测", "amount": "3,500", "status": "cancelled"}
+    )
+    assert await revenue() == 12_000_000
+    await service.delete_project(wang, customer_id, first)
+    assert await revenue() == 0
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,16 @@ the permission scope, facet counts, and the outbox that keeps the index in step 
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 import pytest
 
 from app.accounts.service import CurrentUser
+from app.core import service as core
 from app.core.tables import SearchOutbox
 from app.customers import service as customers
 from app.customers.tables import Customer
+from app.db import transaction
 from app.feedback import service as feedback
 from app.followups import service as followups
 from search import engine as meili
@@ -357,3 +360,60 @@ async def test_search_status_compares_the_index_with_the_database(
     assert not behind.in_step
     await search.sync()
     assert (await sync.status()).in_step
+
+
+# -- the analysis filters in the index ----------------------------------------------------------------------
+
+
+async def test_a_changed_rfm_segment_reaches_the_index_with_its_customer(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang = people["wangfang"]
+    customer_id = await make_customer(wang, "曲靖宏达矿业有限公司")
+    await search.sync()
+    important = customers.CustomerFilters(segment="important_value")
+    async with transaction():
+        await Customer.update({Customer.rfm_segment: "important_value"}).where(Customer.id == customer_id)
+        await core.record(
+            actor_id=None,
+            entity="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            action="update",
+            changes={"rfm_segment": ["", "important_value"]},
+        )
+    # The list answers from the index, which has not heard of the change yet.
+    assert (await customers.list_customers(wang, important)).rows == []
+    await search.sync()
+    page = await customers.list_customers(wang, important)
+    assert [row["id"] for row in page.rows] == [customer_id]
+    assert page.facets["segment"] == {"important_value": 1}
+
+
+async def test_start_up_gives_an_index_of_an_earlier_release_the_new_filters(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    wang = people["wangfang"]
+    index = meili.client().index(meili.uid("customers"))
+    earlier = [
+        name for name in meili.SETTINGS["customers"]["filterableAttributes"] if name not in ("segment", "created_ts")
+    ]
+    meili.wait(index.update_settings({"filterableAttributes": earlier}))
+    customer_id = await make_customer(wang, "玉溪矿业勘查院")
+    await Customer.update({Customer.rfm_segment: "general_keep"}).where(Customer.id == customer_id)
+    await search.sync()
+    entered = customers.CustomerFilters(segment="general_keep", created_from=date(2020, 1, 1))
+    in_yunnan = customers.CustomerFilters(province="云南省")
+
+    # Until the worker has applied the settings, Meilisearch refuses the new filters and facets: the
+    # database answers instead of an error.
+    for filters in (entered, in_yunnan):
+        waiting = await customers.list_customers(wang, filters)
+        assert [row["id"] for row in waiting.rows] == [customer_id] and not waiting.facet_totals
+
+    await sync.prepare_indexes()
+    assert {"segment", "created_ts"} <= set(index.get_filterable_attributes())
+    for filters in (entered, in_yunnan):
+        page = await customers.list_customers(wang, filters)
+        assert [row["id"] for row in page.rows] == [customer_id]
+        assert page.facets["segment"] == {"general_keep": 1}

@@ -16,7 +16,7 @@ from app.accounts import service as accounts
 from app.chat import service as chat
 from app.customers import history, service
 from app.customers.service import FIELDS, CustomerFilters, FormErrors
-from app.customers.tables import ProjectStatus
+from app.customers.tables import ProjectStatus, Segment
 from app.feedback import service as feedback
 from app.followups import service as followups
 from app.options import service as options
@@ -30,6 +30,8 @@ async def _filter_choices(user: accounts.CurrentUser) -> dict[str, Any]:
     return {
         "channels": lists[OptionKind.source_channel.value],
         "budgets": lists[OptionKind.budget_band.value],
+        "industries": lists[OptionKind.industry.value],
+        "segments": list(Segment),
         "owners": await accounts.assignable_accounts() if user.is_supervisor else [],
         "provinces": list(PROVINCES),
         "cities_by_province": PROVINCES,

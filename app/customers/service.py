@@ -7,22 +7,33 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from piccolo.columns.combination import And, Or, Where, WhereRaw
+from piccolo.query.functions.aggregate import Sum
 
 from app.accounts.service import CurrentUser
 from app.accounts.tables import Account
 from app.config import get_settings
 from app.core import service as core
 from app.customers import normalize
-from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, SavedFilter, Tier
+from app.customers.tables import (
+    Contact,
+    Customer,
+    Kind,
+    Origin,
+    Project,
+    ProjectStatus,
+    SavedFilter,
+    Segment,
+    Tier,
+)
 from app.db import is_sqlite, transaction
 from app.followups.tables import FollowUp
-from app.i18n import _
+from app.i18n import SHANGHAI, _
 from app.options.service import valid_option_id
 from app.options.tables import OptionKind
 from app.regions import PROVINCES, normalise_city, normalise_province
@@ -235,6 +246,26 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value.isdigit() and len(value) < 10 else None
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day_or_none(value: str) -> date | None:
+    """A YYYY-MM-DD date input's value; None for anything else. A year before 1990 bounds nothing (Kehu holds
+    nothing entered then), and one near 9999 would overflow the day after."""
+    if not _DAY.fullmatch(value):
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    return day if 1990 <= day.year <= 9000 else None
+
+
+def shanghai_midnight(day: date) -> datetime:
+    """The moment (in UTC) a calendar day begins in Asia/Shanghai: the list's dates are the users' days."""
+    return datetime.combine(day, time(), tzinfo=SHANGHAI).astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class CustomerFilters:
     """What the customer list shows; read from and written back to the URL so links and Back work."""
@@ -249,6 +280,14 @@ class CustomerFilters:
     origin: str = ""
     activity: str = ""  # "" | "active" | "inactive"
     budget: int | None = None
+    industry: int | None = None
+    segment: str = ""  # "" | a Segment value
+    # The first-touch campaign, as the analysis links to it (exact values).
+    utm_source: str = ""
+    utm_campaign: str = ""
+    # Entered between these days (inclusive), Asia/Shanghai days.
+    created_from: date | None = None
+    created_to: date | None = None
     sort: str = "updated"
     page: int = 1
 
@@ -266,6 +305,9 @@ class CustomerFilters:
             except ValueError:
                 province = ""
         page = _int_or_none(get("page")) or 1
+        created_from, created_to = _day_or_none(get("created_from")), _day_or_none(get("created_to"))
+        if created_from and created_to and created_from > created_to:
+            created_from, created_to = created_to, created_from
         return cls(
             kind=get("kind") if get("kind") in {k.value for k in Kind} else Kind.prospect.value,
             q=normalize.clean_text(get("q"))[:100],
@@ -277,6 +319,12 @@ class CustomerFilters:
             origin=get("origin") if get("origin") in {o.value for o in Origin} else "",
             activity=get("activity") if get("activity") in ("active", "inactive") else "",
             budget=_int_or_none(get("budget")),
+            industry=_int_or_none(get("industry")),
+            segment=get("segment") if get("segment") in {segment.value for segment in Segment} else "",
+            utm_source=normalize.clean_text(get("utm_source"))[:200],
+            utm_campaign=normalize.clean_text(get("utm_campaign"))[:200],
+            created_from=created_from,
+            created_to=created_to,
             sort=get("sort") if get("sort") in SORTS else "updated",
             page=max(1, min(page, 100_000)),
         )
@@ -298,12 +346,19 @@ class CustomerFilters:
                 "origin",
                 "activity",
                 "budget",
+                "industry",
+                "segment",
+                "utm_source",
+                "utm_campaign",
+                "created_from",
+                "created_to",
                 "sort",
                 "page",
             )
             if getattr(values, key) not in (None, "")
             and (key == "kind" or getattr(values, key) != getattr(defaults, key))
         }
+        # A date is written as its str(): YYYY-MM-DD, what from_query reads.
         return urlencode(params)
 
     @property
@@ -319,8 +374,24 @@ class CustomerFilters:
                 self.origin,
                 self.activity,
                 self.budget,
+                self.industry,
+                self.segment,
+                self.utm_source,
+                self.utm_campaign,
+                self.created_from,
+                self.created_to,
             )
         )
+
+    @property
+    def created_since(self) -> datetime | None:
+        """Where the date range begins, in UTC: the start of `created_from` in Shanghai."""
+        return shanghai_midnight(self.created_from) if self.created_from else None
+
+    @property
+    def created_before(self) -> datetime | None:
+        """Where the date range ends (exclusive), in UTC: the start of the day after `created_to` in Shanghai."""
+        return shanghai_midnight(self.created_to + timedelta(days=1)) if self.created_to else None
 
 
 def _owner_parts(user: CurrentUser, filters: CustomerFilters) -> list[Any]:
@@ -395,6 +466,18 @@ def _field_clauses(filters: CustomerFilters) -> list[Any]:
         clauses.append(Customer.origin == filters.origin)
     if filters.budget:
         clauses.append(Customer.budget_band == filters.budget)
+    if filters.industry:
+        clauses.append(Customer.industry == filters.industry)
+    if filters.segment:
+        clauses.append(Customer.rfm_segment == filters.segment)
+    if filters.utm_source:
+        clauses.append(Customer.utm_source == filters.utm_source)
+    if filters.utm_campaign:
+        clauses.append(Customer.utm_campaign == filters.utm_campaign)
+    if filters.created_since:
+        clauses.append(Customer.created_at >= filters.created_since)
+    if filters.created_before:
+        clauses.append(Customer.created_at < filters.created_before)
     return clauses
 
 
@@ -556,16 +639,29 @@ def _index_filters(user: CurrentUser, filters: CustomerFilters) -> tuple[dict[st
         ("city", filters.city),
         ("tier", filters.tier),
         ("origin", filters.origin),
+        ("segment", filters.segment),
     ):
         if value:
             groups[group] = f"{group} = {_quoted(value)}"
-    for group, number in (("channel_id", filters.channel), ("budget_id", filters.budget)):
+    for group, number in (
+        ("channel_id", filters.channel),
+        ("budget_id", filters.budget),
+        ("industry_id", filters.industry),
+    ):
         if number:
             groups[group] = f"{group} = {int(number)}"
     others = []
     if filters.activity:
         since = int(_active_since().timestamp())
         others.append(f"last_contact_ts {'>=' if filters.activity == 'active' else '<'} {since}")
+    for name, value in (("utm_source", filters.utm_source), ("utm_campaign", filters.utm_campaign)):
+        if value:
+            others.append(f"{name} = {_quoted(value)}")
+    # Whole seconds both sides: a document's created_ts is its created_at rounded down.
+    if filters.created_since:
+        others.append(f"created_ts >= {int(filters.created_since.timestamp())}")
+    if filters.created_before:
+        others.append(f"created_ts < {int(filters.created_before.timestamp())}")
     return groups, others
 
 
@@ -1111,6 +1207,18 @@ async def refresh_contact_dates(customer_id: int) -> None:
     ).where(Customer.id == customer_id)
 
 
+async def refresh_revenue(customer_id: int) -> None:
+    """Recompute the customer's revenue (its projects neither deleted nor cancelled) after a project write, inside
+    its transaction: the analysis sums this column rather than every project."""
+    rows = await Project.select(Sum(Project.amount_fen, alias="revenue")).where(
+        Project.customer == customer_id,
+        Project.deleted_at.is_null(),
+        Project.status != ProjectStatus.cancelled,
+    )
+    revenue = int((rows[0]["revenue"] if rows else None) or 0)
+    await Customer.update({Customer.revenue_fen: revenue}).where(Customer.id == customer_id)
+
+
 async def add_project(user: CurrentUser, customer_id: int, data: dict[str, str]) -> int:
     values = _clean_project(data)
     async with transaction():
@@ -1118,6 +1226,7 @@ async def add_project(user: CurrentUser, customer_id: int, data: dict[str, str])
         project = Project(customer=customer_id, **values)
         await project.save()
         await refresh_contact_dates(customer_id)
+        await refresh_revenue(customer_id)
         await core.record(
             actor_id=user.account_id,
             entity="project",
@@ -1150,6 +1259,7 @@ async def update_project(user: CurrentUser, customer_id: int, project_id: int, d
             return
         await Project.update(values).where(Project.id == project_id)
         await refresh_contact_dates(customer_id)
+        await refresh_revenue(customer_id)
         await core.record(
             actor_id=user.account_id,
             entity="project",
@@ -1165,6 +1275,7 @@ async def delete_project(user: CurrentUser, customer_id: int, project_id: int) -
         before = await get_project(user, customer_id, project_id)
         await Project.update({Project.deleted_at: datetime.now(UTC)}).where(Project.id == project_id)
         await refresh_contact_dates(customer_id)
+        await refresh_revenue(customer_id)
         await core.record(
             actor_id=user.account_id,
             entity="project",

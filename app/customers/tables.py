@@ -24,6 +24,19 @@ class Tier(StrEnum):
     c = "C"
 
 
+class Segment(StrEnum):
+    """The eight RFM segments (recency, frequency, monetary; each high or low against the average)."""
+
+    important_value = "important_value"  # R high, F high, M high: 重要价值客户
+    important_develop = "important_develop"  # R high, F low, M high: 重要发展客户
+    important_keep = "important_keep"  # R low, F high, M high: 重要保持客户
+    important_retain = "important_retain"  # R low, F low, M high: 重要挽留客户
+    general_value = "general_value"  # R high, F high, M low: 一般价值客户
+    general_develop = "general_develop"  # R high, F low, M low: 一般发展客户
+    general_keep = "general_keep"  # R low, F high, M low: 一般保持客户
+    general_retain = "general_retain"  # R low, F low, M low: 一般挽留客户
+
+
 class ProjectStatus(StrEnum):
     negotiating = "negotiating"
     in_progress = "in_progress"
@@ -58,6 +71,11 @@ class Customer(Table):
     budget_band = ForeignKey(OptionItem, null=True)
     value_tier = Varchar(length=1, choices=Tier, null=True, default=None)
     tier_pinned = Boolean(default=False)
+    # Recomputed with the tiers by the worker; "" for a customer without a project yet.
+    rfm_segment = Varchar(length=20, default="")
+    # The sum of the customer's projects that are neither deleted nor cancelled, kept in step by every project
+    # write (like last_contact_at), so the analysis sums one column instead of joining every project.
+    revenue_fen = BigInt(default=0)
     owner = ForeignKey(Account, null=True)
     last_contact_at = Timestamptz(null=True, default=None)
     next_follow_up_at = Timestamptz(null=True, default=None)
