@@ -45,5 +45,6 @@ APP_REGISTRY = AppRegistry(
         "app.followups.piccolo_app",
         "app.feedback.piccolo_app",
         "app.chat.piccolo_app",
+        "app.analysis.piccolo_app",
     ]
 )

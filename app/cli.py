@@ -60,19 +60,35 @@ async def bootstrap(customers: int) -> None:
 
 
 async def worker() -> None:
-    """The `worker` process: drain the search outbox until stopped."""
+    """The `worker` process: drain the search outbox and keep the value tiers recomputed, until stopped."""
     import logging
 
     from app import db
+    from app.analysis.tiers import run_schedule
     from search.sync import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     await db.prepare()
-    console.print("search worker started")
+    console.print("worker started: search outbox and value tiers")
     try:
-        await run_worker()
+        await asyncio.gather(run_worker(), run_schedule())
     finally:
         await db.close()
+
+
+async def recompute_tiers() -> None:
+    from app import db
+    from app.analysis.tiers import recompute_tiers as recompute
+
+    await db.prepare()
+    try:
+        result = await recompute()
+    finally:
+        await db.close()
+    console.print(
+        f"value tiers: A {result.a:,}, B {result.b:,}, C {result.c:,}, untiered {result.untiered:,}, "
+        f"set by hand {result.pinned:,}; {result.changed:,} customers changed"
+    )
 
 
 async def reindex() -> None:
@@ -170,7 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--workers", type=int, default=int(os.environ.get("KEHU_WORKERS", "1")))
     run.add_argument("--reload", action="store_true")
 
-    commands.add_parser("worker", help="keep the search index in step with the database (the Procfile's worker)")
+    commands.add_parser(
+        "worker", help="keep the search index in step and the value tiers recomputed (the Procfile's worker)"
+    )
+    commands.add_parser("recompute-tiers", help="recompute every customer's value tier and RFM segment now")
     commands.add_parser("reindex", help="rebuild the search indexes from the database and swap them in")
     commands.add_parser("search-status", help="outbox depth, last error, and index vs database counts")
 
@@ -194,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(bootstrap(args.customers))
     elif args.command == "worker":
         asyncio.run(worker())
+    elif args.command == "recompute-tiers":
+        asyncio.run(recompute_tiers())
     elif args.command == "reindex":
         asyncio.run(reindex())
     elif args.command == "search-status":

@@ -42,10 +42,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from app import db
 from app.accounts.tables import Account, Role
+from app.analysis.tables import AdSpend
+from app.analysis.tiers import recompute_tiers
 from app.chat.service import CHAT_METHOD, CLOSED_BY_STAFF, CLOSED_BY_VISITOR, WEBSITE_CHANNEL, system_text, token_hash
 from app.chat.tables import Author, ChatMessage, ChatVisitor, Conversation, Status
 from app.customers.normalize import name_key
-from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus, Tier
+from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus
 from app.db import is_sqlite, transaction
 from app.feedback.tables import Feedback, FeedbackStatus
 from app.followups.service import due_moment
@@ -940,7 +942,6 @@ class _Plan:
     individual: bool = False
     visitor: dict[str, Any] | None = None
     chats: list[_Chat] = field(default_factory=list)
-    revenue_fen: int = 0
 
 
 @dataclass
@@ -1321,6 +1322,9 @@ class _Generator:
         customer["last_contact_at"] = _at(last_contact)
         customer["next_follow_up_at"] = plan.follow_ups[-1]["next_follow_up_at"] if plan.follow_ups else None
         customer["updated_at"] = _at(max(created, converted or created, last_contact or created))
+        customer["revenue_fen"] = sum(
+            project["amount_fen"] for project in plan.projects if project["status"] != ProjectStatus.cancelled
+        )
         return plan
 
     def add_contacts(self, plan: _Plan, segment: Segment, created: float) -> None:
@@ -1368,8 +1372,6 @@ class _Generator:
             yuan = min(max(low * (high / low) ** (rng.random() ** 2.5) * size, MIN_AMOUNT), MAX_AMOUNT)
             yuan = round(yuan, -2 if yuan < 100_000 else -3)
             amount_fen = int(yuan) * 100
-            if status in (ProjectStatus.completed, ProjectStatus.in_progress):
-                plan.revenue_fen += amount_fen
             template = rng.choice(segment.projects)
             plan.projects.append(
                 {
@@ -1928,28 +1930,39 @@ def _number_chats(
     visitor["conversation_id"] = plan.chats[-1].conversation["id"]
 
 
-def _value_tiers(revenue: dict[int, int]) -> dict[int, Tier]:
-    """The 80/20 rule, crudely: the top customers making 80% of revenue are A, the next 15% B, the rest C."""
-    total = sum(revenue.values())
-    tiers: dict[int, Tier] = {}
-    running = 0
-    for customer_id, amount in sorted(revenue.items(), key=lambda item: (-item[1], item[0])):
-        if amount <= 0:
-            continue
-        share = running / total
-        tiers[customer_id] = Tier.a if share < 0.8 else Tier.b if share < 0.95 else Tier.c
-        running += amount
-    return tiers
+# Monthly ad spend of the paid channels, in yuan (low, high); a trade fair costs only in the months one is held.
+AD_SPEND: dict[str, tuple[int, int]] = {"搜索引擎": (8_000, 30_000), "广告": (5_000, 40_000), "展会": (15_000, 60_000)}
+FAIR_MONTHS = frozenset({3, 4, 5, 9, 10, 11})
 
 
-async def _set_tiers(tiers: dict[int, Tier]) -> None:
-    for tier in Tier:
-        ids = [customer_id for customer_id, value in tiers.items() if value == tier]
-        for start in range(0, len(ids), CHUNK):
-            async with transaction():
-                await Customer.update({Customer.value_tier: tier.value}).where(
-                    Customer.id.is_in(ids[start : start + CHUNK])
+async def _add_ad_spend(rng: random.Random, moment: float) -> int:
+    """A year of ad spend per paid channel and month, up to the current month; months already entered stay."""
+    channels = {
+        row["label"]: row["id"]
+        for row in await OptionItem.select(OptionItem.id, OptionItem.label).where(
+            OptionItem.kind == OptionKind.source_channel.value, OptionItem.label.is_in(list(AD_SPEND))
+        )
+    }
+    today = _local_date(moment)
+    months = [date(today.year - (today.month - back <= 0), (today.month - back - 1) % 12 + 1, 1) for back in range(12)]
+    added = 0
+    async with transaction():
+        for label, channel_id in channels.items():
+            low, high = AD_SPEND[label]
+            for month in months:
+                if label == "展会" and month.month not in FAIR_MONTHS:
+                    continue
+                yuan = round(rng.uniform(low, high), -2)
+                rows = await AdSpend.raw(
+                    "INSERT INTO ad_spend (channel, month, amount_fen, updated_by, updated_at) "
+                    "VALUES ({}, {}, {}, NULL, {}) ON CONFLICT (channel, month) DO NOTHING RETURNING id",
+                    channel_id,
+                    month,
+                    int(yuan) * 100,
+                    datetime.now(UTC),
                 )
+                added += len(rows)
+    return added
 
 
 async def generate(
@@ -1978,7 +1991,6 @@ async def generate(
         random.Random(seed), await _Options.load(), await _working_staff(), float(int(moment)), customers
     )
     sizes = [min(CHUNK, customers - start) for start in range(0, customers, CHUNK)]
-    revenue: dict[int, int] = {}
     totals = dict.fromkeys(
         ("customers", "contacts", "projects", "follow_ups", "feedback", "conversations", "chat_messages"), 0
     )
@@ -2007,8 +2019,6 @@ async def generate(
             finally:
                 await writing
             for plan in plans:
-                if plan.revenue_fen:
-                    revenue[plan.customer["id"]] = plan.revenue_fen
                 totals["customers"] += 1
                 totals["contacts"] += len(plan.contacts)
                 totals["projects"] += len(plan.projects)
@@ -2018,13 +2028,15 @@ async def generate(
                 totals["chat_messages"] += sum(len(chat.messages) for chat in plan.chats)
             progress.advance(task, len(plans))
             plans = upcoming
-    await _set_tiers(_value_tiers(revenue))
+    ad_spend = await _add_ad_spend(generator.rng, moment)
     await db.analyze()
+    # The one rule for tiers and RFM segments, as the worker applies it every night.
+    await recompute_tiers(bulk_load=True)
 
     counts.update(totals)
     if console is not None:
         summary = "，".join(f"{label} {counts[key]:,}" for key, label in _SUMMARY)
-        console.print(f"已生成 {summary}，用时 {time.perf_counter() - started:.1f} 秒")
+        console.print(f"已生成 {summary}，广告投入 {ad_spend} 条，用时 {time.perf_counter() - started:.1f} 秒")
     return counts
 
 

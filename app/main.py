@@ -35,6 +35,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from app import db, i18n
 from app.accounts import service as accounts
 from app.accounts.routes import AccountController, AdminController, LoginController
+from app.analysis.routes import AnalysisController
 from app.chat import service as chat
 from app.chat.limits import limit_chat_requests
 from app.chat.routes import ChatAdminController, ChatController, ChatWidgetController
@@ -261,6 +262,7 @@ def create_app() -> Litestar:
             CustomerController,
             FollowUpController,
             FeedbackController,
+            AnalysisController,
             ChatController,
             ChatWidgetController,
             ChatAdminController,

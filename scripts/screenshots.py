@@ -26,6 +26,9 @@ CHROMIUM_ARGS = [
 ]
 
 
+ANALYSIS_VIEWS = ("channels", "value", "conversion")
+
+
 async def shoot(url: str) -> None:
     from playwright.async_api import async_playwright
 
@@ -33,7 +36,8 @@ async def shoot(url: str) -> None:
         browser = await playwright.chromium.launch(
             executable_path=os.environ.get("KEHU_CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
         )
-        page = await browser.new_page(locale="zh-CN", viewport={"width": 1360, "height": 900})
+        # Charts drawn at once: a full-page shot resizes the page, which would catch an animation half-way.
+        page = await browser.new_page(locale="zh-CN", viewport={"width": 1360, "height": 900}, reduced_motion="reduce")
         await page.goto(f"{url}/login")
         await page.fill("input[name=username]", "zhuguan")
         await page.fill("input[name=password]", PASSWORD)
@@ -52,6 +56,11 @@ async def shoot(url: str) -> None:
         await page.click("#field-title .field-display")
         await page.wait_for_selector("#field-title input[name=value]")
         await page.screenshot(path=str(docs / "customer-page.png"), full_page=True)
+        for view in ANALYSIS_VIEWS:
+            await page.goto(f"{url}/analysis/{view}")
+            await page.wait_for_load_state("networkidle")
+            await page.wait_for_selector("canvas[data-chart][width]")
+            await page.screenshot(path=str(docs / f"analysis-{view}.png"), full_page=True)
         await browser.close()
 
 
@@ -62,7 +71,8 @@ def main() -> None:
         kehu("demo", "--customers", "300", "--seed", "11", env=env)
         with server(env) as url:
             asyncio.run(shoot(url))
-    print("wrote docs/customer-list.png and docs/customer-page.png")
+    shots = ["customer-list", "customer-page", *(f"analysis-{view}" for view in ANALYSIS_VIEWS)]
+    print("wrote " + ", ".join(f"docs/{name}.png" for name in shots))
 
 
 if __name__ == "__main__":

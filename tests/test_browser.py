@@ -274,3 +274,90 @@ async def test_a_visitor_chats_with_staff_and_becomes_a_prospect_from_the_campai
         await expect(staff.locator("#feedback")).to_contain_text("回复很及时")
         await browser.close()
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def analysis_server(meilisearch_process: object) -> Iterator[str]:
+    """A Kehu of its own with demo data and a supervisor, 张伟, so the figures do not meet the tests above."""
+    if meilisearch_process is None:
+        _missing("meilisearch is not installed")
+    var = Path(tempfile.mkdtemp(prefix="kehu-browser-analysis-"))
+    env = {**os.environ, "KEHU_VAR_DIR": str(var), "KEHU_PASSWORD": PASSWORD, "KEHU_INDEX_PREFIX": "browser_analysis_"}
+    env.pop("DATABASE_URL", None)
+    kehu = [sys.executable, "-m", "app.cli"]
+    for command in (
+        ["migrate"],
+        ["createuser", "zhangwei", "--name", "张伟", "--role", "supervisor"],
+        ["demo", "--customers", "60", "--followups-per-customer", "1", "--seed", "5"],
+    ):
+        subprocess.run([*kehu, *command], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = _free_port()
+    process = subprocess.Popen(
+        [*kehu, "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("Kehu did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(var, ignore_errors=True)
+
+
+async def test_a_supervisor_reads_the_channel_analysis_and_opens_the_customers_behind_a_row(
+    analysis_server: str, chromium: str
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    server = analysis_server
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        page = await (await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})).new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "response", lambda response: response.status >= 400 and errors.append(f"{response.status} {response.url}")
+        )
+
+        await page.goto(f"{server}/login?next=/customers")
+        await page.fill("input[name=username]", "zhangwei")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{server}/customers")
+        # A boosted visit: the chart library comes with the first chart, not with the page's head.
+        await page.click(".mainnav a[href='/analysis']")
+        await page.wait_for_url(f"{server}/analysis")
+        await page.click("nav.analysis-tabs a[href^='/analysis/channels']")
+        await page.wait_for_url(f"{server}/analysis/channels")
+
+        canvas = page.locator("canvas[data-chart]").first
+        await expect(canvas).to_be_visible()
+        drawn = """canvas => {
+            const chart = window.Chart && window.Chart.getChart(canvas);
+            if (!chart || !canvas.width) return false;
+            const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            for (let i = 3; i < pixels.length; i += 4) if (pixels[i] !== 0) return true;
+            return false;
+        }"""
+        await page.wait_for_function(f"() => ({drawn})(document.querySelector('canvas[data-chart]'))")
+
+        # A filter swaps the body in place, puts itself in the address bar and the charts are drawn again.
+        await page.select_option("#analysis-filters select[name=origin]", "own")
+        await page.wait_for_url("**/analysis/channels?origin=own")
+        await page.wait_for_function(f"() => ({drawn})(document.querySelector('canvas[data-chart]'))")
+        link = page.locator(".analysis-table tbody td a").first
+        href = await link.get_attribute("href")
+        assert href and href.startswith("/customers?") and "origin=own" in href
+        await link.click()
+        await page.wait_for_url("**/customers?*origin=own*")
+        await expect(page.locator("#filter-origin")).to_have_value("own")
+        await browser.close()
+    assert not errors, errors
