@@ -235,17 +235,23 @@ async def test_rfm_segments_against_the_population_means(fixture: Fixture) -> No
 async def test_recompute_writes_audit_and_outbox_rows_only_for_changes(fixture: Fixture) -> None:
     await service.recompute_tiers()
 
-    # Tier changes: c1–c7 and c9 (8); c8's change is its segment only: an outbox row but no audit row.
+    # Tier changes: c1–c7 and c9; segment changes: c1–c8 (those with revenue, from none). c8's tier is pinned, c9
+    # has no revenue. One audit row per changed customer, by the system, with what changed.
     audits = await AuditLog.select().where(AuditLog.entity == "customer").output(load_json=True)
-    assert len(audits) == 8
-    assert all(row["actor"] is None and set(row["diff"]) == {"value_tier"} for row in audits)
-    assert fixture.ids["c8"] not in {row["entity_id"] for row in audits}
+    changed = {row["entity_id"]: set(row["diff"]) for row in audits}
+    both = {"value_tier", "rfm_segment"}
+    assert changed == {
+        **{fixture.ids[f"c{n}"]: both for n in range(1, 8)},
+        fixture.ids["c8"]: {"rfm_segment"},
+        fixture.ids["c9"]: {"value_tier"},
+    }
+    assert all(row["actor"] is None for row in audits)
     outbox = await SearchOutbox.select(SearchOutbox.entity, SearchOutbox.entity_id)
     assert sorted(row["entity_id"] for row in outbox) == sorted(fixture.ids[f"c{n}"] for n in range(1, 10))
 
     again = await service.recompute_tiers()
     assert again.changed == 0
-    assert await AuditLog.count().where(AuditLog.entity == "customer") == 8
+    assert await AuditLog.count().where(AuditLog.entity == "customer") == 9
     assert await SearchOutbox.count() == 9
 
 

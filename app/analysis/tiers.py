@@ -61,6 +61,7 @@ _SEGMENTS = {
     (False, False, False): Segment.general_retain,
 }
 
+
 @dataclass(frozen=True)
 class TierSettings:
     a_share: int = 80
@@ -304,23 +305,32 @@ async def recompute_tiers(*, bulk_load: bool = False) -> RecomputeResult:
 
 
 async def _write(changes: list[tuple[Standing, str | None, str]], *, record: bool) -> None:
-    by_tier: dict[str | None, list[int]] = {}
-    by_segment: dict[str, list[int]] = {}
-    for standing, tier, segment in changes:
-        if tier != standing.tier:
-            by_tier.setdefault(tier, []).append(standing.id)
-        if segment != standing.segment:
-            by_segment.setdefault(segment, []).append(standing.id)
     async with transaction():
-        for tier, ids in by_tier.items():
-            # A tier pinned by hand since the computation read the customers stays as it was set.
-            await Customer.update({Customer.value_tier: tier}).where(
-                Customer.id.is_in(ids), Customer.tier_pinned.eq(False)
+        # A tier pinned by hand since the computation read the customers stays as it was set.
+        pinned = {
+            row["id"]
+            for row in await Customer.select(Customer.id).where(
+                Customer.id.is_in([standing.id for standing, _tier, _segment in changes]), Customer.tier_pinned.eq(True)
             )
+        }
+        changes = [
+            (standing, standing.tier if standing.id in pinned else tier, segment) for standing, tier, segment in changes
+        ]
+        changes = [change for change in changes if change[1] != change[0].tier or change[2] != change[0].segment]
+        by_tier: dict[str | None, list[int]] = {}
+        by_segment: dict[str, list[int]] = {}
+        for standing, tier, segment in changes:
+            if tier != standing.tier:
+                by_tier.setdefault(tier, []).append(standing.id)
+            if segment != standing.segment:
+                by_segment.setdefault(segment, []).append(standing.id)
+        for tier, ids in by_tier.items():
+            await Customer.update({Customer.value_tier: tier}).where(Customer.id.is_in(ids))
         for segment, ids in by_segment.items():
             await Customer.update({Customer.rfm_segment: segment}).where(Customer.id.is_in(ids))
         if not record:
             return
+        # Segments are audited too: a reindex replays what the audit log says changed while it ran.
         audits = [
             AuditLog(
                 actor=None,
@@ -328,14 +338,15 @@ async def _write(changes: list[tuple[Standing, str | None, str]], *, record: boo
                 entity_id=standing.id,
                 customer_id=standing.id,
                 action="update",
-                diff={"value_tier": [standing.tier, tier]},
+                diff={
+                    **({"value_tier": [standing.tier, tier]} if tier != standing.tier else {}),
+                    **({"rfm_segment": [standing.segment, segment]} if segment != standing.segment else {}),
+                },
             )
-            for standing, tier, _segment in changes
-            if tier != standing.tier
+            for standing, tier, segment in changes
         ]
         if audits:
             await AuditLog.insert(*audits)
-        # A segment-only change still changes the customer's search document (it filters by segment).
         jobs = [
             job
             for standing, _tier, _segment in changes

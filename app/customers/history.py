@@ -17,11 +17,12 @@ from app.options.tables import OptionItem
 # Bookkeeping columns that change with the real change and add nothing to read.
 HIDDEN = {"updated_at", "name_key", "tier_pinned", "converted_at", "deleted_at", "customer"}
 OPTION_FIELDS = {"industry", "source_channel", "budget_band", "method"}
-CHOICE_FIELDS = {"kind", "origin", "value_tier", "status"}
+CHOICE_FIELDS = {"kind", "origin", "value_tier", "status", "rfm_segment"}
 MOMENTS = {"happened_at", "next_follow_up_at"}
 
 OTHER_LABELS: dict[str, Callable[[], str]] = {
     "kind": lambda: _("Kind"),
+    "rfm_segment": lambda: _("RFM segment"),
     "owner": lambda: _("Owner"),
     "decision_maker": lambda: _("Decision maker"),
     "amount_fen": lambda: _("Amount"),
