@@ -2032,6 +2032,9 @@ async def generate(
     await db.analyze()
     # The one rule for tiers and RFM segments, as the worker applies it every night.
     await recompute_tiers(bulk_load=True)
+    # Again: the tiers rewrote most customers with revenue, and PostgreSQL reads an index alone only where VACUUM
+    # has marked the pages all-visible since.
+    await db.analyze()
 
     counts.update(totals)
     if console is not None:

@@ -416,6 +416,13 @@ async def test_conversion_per_staff_member_and_per_month(fixture: Fixture) -> No
     assert months[converted]["conversions"] == 1
     assert sum(cells["customers"] for cells in months.values()) == 4
     assert len(months) == 12
+    by_channel = view.table("channel_months")
+    # Only 搜索引擎 (c9, c10: no member) and 展会 (c11, c12: one member) brought customers within the 12 months.
+    assert [column.label for column in by_channel.columns[1:]] == ["搜索引擎", "展会"]
+    cohort = {row.cells["month"]: row.cells for row in by_channel.rows}[arrived]
+    search, fair = (column.key for column in by_channel.columns[1:])
+    assert (cohort[search], cohort[fair]) == (0.0, 0.5)
+    assert all(row.cells[search] is None for row in by_channel.rows if row.cells["month"] != arrived)
 
 
 # -- filters and links ----------------------------------------------------------------------------------------

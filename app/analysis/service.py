@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -103,7 +104,7 @@ def _week_of(column: str) -> str:
     """The number of a stored moment's Asia/Shanghai week (Monday first) since WEEK_ZERO."""
     if is_sqlite():
         return f"CAST((julianday({column}) + 8 / 24.0 - 2451546.5) / 7 AS INTEGER)"
-    return f"FLOOR((EXTRACT(EPOCH FROM {column}) + 8 * 3600 - 946857600) / 604800)::integer"
+    return f"FLOOR((date_part('epoch', {column}) + 8 * 3600 - 946857600) / 604800)::integer"
 
 
 def _week_monday(number: int) -> date:
@@ -111,14 +112,14 @@ def _week_monday(number: int) -> date:
 
 
 def _seconds(column: str) -> str:
-    """Seconds since 1970 of a stored moment or date."""
+    """Seconds since 1970 of a stored moment or date, as a float (PostgreSQL's EXTRACT gives a slower numeric)."""
     if is_sqlite():
         return f"((julianday({column}) - 2440587.5) * 86400.0)"
-    return f"EXTRACT(EPOCH FROM {column})"
+    return f"date_part('epoch', {column})"
 
 
 def _now_seconds() -> str:
-    return "((julianday('now') - 2440587.5) * 86400.0)" if is_sqlite() else "EXTRACT(EPOCH FROM now())"
+    return "((julianday('now') - 2440587.5) * 86400.0)" if is_sqlite() else "date_part('epoch', now())"
 
 
 def _customers(index: str = "customer_live_analysis") -> str:
@@ -230,6 +231,9 @@ async def _groups(
     index: str = "customer_live_analysis",
 ) -> dict[tuple[Any, ...], _Group]:
     """Customers, members, active customers and revenue per value of the key expressions (on `customer c`)."""
+    prefetched = _PREFETCHED.get()
+    if prefetched is not None and not extra and tuple(keys) in prefetched:
+        return prefetched[tuple(keys)]
     where, args = _customers_where(filters)
     if extra:
         where, args = f"{where} AND {extra}", [*args, *extra_args]
@@ -254,6 +258,60 @@ async def _groups(
                 revenue=int(row["revenue"] or 0),
             )
     return groups
+
+
+# The groupings of customers each view asks `_groups` for (without an extra condition).
+VIEW_GROUPINGS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "overview": ((), ("c.source_channel",), ("c.value_tier",), ("c.province",)),
+    "channels": (("c.source_channel",),),
+    "prices": (("c.budget_band",),),
+    "regions": (("c.province",), ("c.province", "c.city")),
+    "value": (("c.value_tier",),),
+    "activity": (("c.value_tier",), ("c.owner",)),
+    "conversion": (("c.owner",),),
+}
+
+# `_groups` answers from here what a view's one GROUPING SETS query already counted.
+_PREFETCHED: ContextVar[dict[tuple[str, ...], dict[tuple[Any, ...], _Group]] | None] = ContextVar(
+    "analysis_prefetched", default=None
+)
+
+
+async def _prefetch(
+    filters: AnalysisFilters, groupings: tuple[tuple[str, ...], ...]
+) -> dict[tuple[str, ...], dict[tuple[Any, ...], _Group]] | None:
+    """On PostgreSQL, every grouping a view needs in one pass over the customers (GROUPING SETS): each pass costs
+    about as much as reading the table, and a view needs up to four. SQLite has no GROUPING SETS, and reads its
+    narrow analysis index fast enough to count each grouping on its own."""
+    if is_sqlite() or len(groupings) < 2:
+        return None
+    columns = list(dict.fromkeys(column for grouping in groupings for column in grouping))
+    where, args = _customers_where(filters)
+    selected = "".join(f"{column} AS k{index}, " for index, column in enumerate(columns))
+    sets = ", ".join(f"({', '.join(grouping)})" for grouping in groupings)
+    rows = await _raw(
+        f"SELECT {selected}GROUPING({', '.join(columns)}) AS grouped, COUNT(*) AS customers, "  # noqa: S608
+        "SUM(CASE WHEN c.kind = 'member' THEN 1 ELSE 0 END) AS members, "
+        "SUM(CASE WHEN c.last_contact_at >= {} THEN 1 ELSE 0 END) AS active, "
+        "CAST(SUM(c.revenue_fen) AS BIGINT) AS revenue "
+        f"FROM customer c WHERE {where} GROUP BY GROUPING SETS ({sets})",
+        _active_since(),
+        *args,
+    )
+    prefetched: dict[tuple[str, ...], dict[tuple[Any, ...], _Group]] = {grouping: {} for grouping in groupings}
+    for grouping in groupings:
+        # GROUPING() has a bit set for each column the row is not grouped by, the first column the highest.
+        mask = sum(1 << (len(columns) - 1 - index) for index, column in enumerate(columns) if column not in grouping)
+        for row in rows:
+            if row["grouped"] == mask and row["customers"]:
+                key = tuple(row[f"k{columns.index(column)}"] for column in grouping)
+                prefetched[grouping][key] = _Group(
+                    customers=int(row["customers"]),
+                    members=int(row["members"] or 0),
+                    active=int(row["active"] or 0),
+                    revenue=int(row["revenue"] or 0),
+                )
+    return prefetched
 
 
 @dataclass
@@ -431,6 +489,56 @@ def _distribution(amounts: list[int]) -> dict[str, Any]:
     }
 
 
+_COUNTED_AMOUNTS = (
+    "FROM {customers} JOIN project p ON p.customer = c.id "
+    "WHERE p.deleted_at IS NULL AND p.status <> 'cancelled' AND {where}"
+)
+
+
+async def _amount_distributions(
+    filters: AnalysisFilters,
+) -> tuple[dict[int | None, dict[str, Any]], dict[int | None, dict[str, Any]]]:
+    """Project amounts per budget band and per industry. PostgreSQL computes the quartiles itself
+    (percentile_cont is the inclusive method); SQLite has no percentiles, so its amounts come back once, for both."""
+    where, args = _customers_where(filters)
+    counted = _COUNTED_AMOUNTS.format(customers=_customers(), where=where)
+    if is_sqlite():
+        by_budget: dict[int | None, list[int]] = {}
+        by_industry: dict[int | None, list[int]] = {}
+        for row in await _raw(
+            f"SELECT c.budget_band AS budget, c.industry AS industry, p.amount_fen AS amount {counted}", *args
+        ):
+            by_budget.setdefault(row["budget"], []).append(int(row["amount"]))
+            by_industry.setdefault(row["industry"], []).append(int(row["amount"]))
+        return (
+            {key: _distribution(values) for key, values in by_budget.items()},
+            {key: _distribution(values) for key, values in by_industry.items()},
+        )
+    found = []
+    for column in ("c.budget_band", "c.industry"):
+        rows = await _raw(
+            f"SELECT {column} AS k, COUNT(*) AS projects, MIN(p.amount_fen) AS min, MAX(p.amount_fen) AS max, "
+            "AVG(p.amount_fen) AS mean, "
+            f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY p.amount_fen) AS q {counted} GROUP BY 1",
+            *args,
+        )
+        found.append(
+            {
+                row["k"]: {
+                    "projects": int(row["projects"]),
+                    "min": int(row["min"]),
+                    "q1": round(row["q"][0]),
+                    "median": round(row["q"][1]),
+                    "q3": round(row["q"][2]),
+                    "max": int(row["max"]),
+                    "mean": round(row["mean"]),
+                }
+                for row in rows
+            }
+        )
+    return found[0], found[1]
+
+
 def _distribution_columns(first: Column) -> list[Column]:
     return [
         first,
@@ -487,18 +595,7 @@ async def _prices_view(filters: AnalysisFilters, context: _Context) -> View:
         chart=Chart("bar", "budget", ("conversion",)),
         note=_("Conversion rate: members among the band's customers."),
     )
-    where, args = _customers_where(filters)
-    projects = await _raw(
-        "SELECT c.budget_band AS budget, c.industry AS industry, p.amount_fen AS amount "  # noqa: S608
-        f"FROM {_customers()} JOIN project p ON p.customer = c.id WHERE p.deleted_at IS NULL "
-        f"AND p.status <> 'cancelled' AND {where}",
-        *args,
-    )
-    by_budget: dict[int | None, list[int]] = {}
-    by_industry: dict[int | None, list[int]] = {}
-    for row in projects:
-        by_budget.setdefault(row["budget"], []).append(int(row["amount"]))
-        by_industry.setdefault(row["industry"], []).append(int(row["amount"]))
+    by_budget, by_industry = await _amount_distributions(filters)
     quartiles = _(
         "Counted projects (neither deleted nor cancelled). Quartiles by the inclusive method (linear "
         "interpolation between the amounts, as a spreadsheet's QUARTILE)."
@@ -509,7 +606,7 @@ async def _prices_view(filters: AnalysisFilters, context: _Context) -> View:
         columns=_distribution_columns(Column("budget", _("Budget band"))),
         rows=[
             Row(
-                {"budget": band_name(band_id), **_distribution(by_budget[band_id])},
+                {"budget": band_name(band_id), **by_budget[band_id]},
                 filters.customers_link(kind="member", budget=band_id) if band_id else None,
             )
             for band_id in sorted(by_budget, key=context.position)
@@ -525,7 +622,7 @@ async def _prices_view(filters: AnalysisFilters, context: _Context) -> View:
             Row(
                 {
                     "industry": context.option(industry_id) or _("No industry"),
-                    **_distribution(by_industry[industry_id]),
+                    **by_industry[industry_id],
                 },
                 filters.customers_link(kind="member", industry=industry_id) if industry_id else None,
             )
@@ -611,31 +708,28 @@ def _pareto_ranks(count: int) -> list[int]:
 
 
 async def _pareto(filters: AnalysisFilters) -> _Pareto:
-    """Customers ranked by revenue (ties by id); the database sums the running revenue, so only the curve's
-    points and the customer who crosses 80 % come back, not a row per customer."""
+    """Customers ranked by revenue (ties by id); the database sums the running revenue in one pass, so only the
+    curve's points and the customer who crosses 80 % come back, not a row per customer.
+
+    The point for p % is the customer ranked ceil(p·n/100), so a rank r is a point when some multiple of 5 lies in
+    (100(r−1)/n, 100r/n]: when ⌊20r/n⌋ > ⌊20(r−1)/n⌋ in whole numbers."""
     where, args = _customers_where(filters)
     rows = await _raw(
-        f"SELECT COUNT(*) AS n, CAST(SUM(c.revenue_fen) AS BIGINT) AS total FROM {_customers()} "  # noqa: S608
-        f"WHERE {where} AND c.revenue_fen > 0",
-        *args,
-    )
-    count, total = int(rows[0]["n"] or 0), int(rows[0]["total"] or 0)
-    if not count:
-        return _Pareto(0, 0, {0: 0}, 0)
-    ranks = ", ".join(str(rank) for rank in sorted(set(_pareto_ranks(count)) - {0}))
-    points = await _raw(
-        "SELECT place, running, revenue FROM (SELECT c.revenue_fen AS revenue, "  # noqa: S608
-        "ROW_NUMBER() OVER (ORDER BY c.revenue_fen DESC, c.id) AS place, "
+        "SELECT place, n, total, running FROM (SELECT c.revenue_fen AS revenue, "  # noqa: S608
+        "ROW_NUMBER() OVER (ORDER BY c.revenue_fen DESC, c.id) AS place, COUNT(*) OVER () AS n, "
+        "SUM(c.revenue_fen) OVER () AS total, "
         "SUM(c.revenue_fen) OVER (ORDER BY c.revenue_fen DESC, c.id ROWS UNBOUNDED PRECEDING) AS running "
         f"FROM {_customers()} WHERE {where} AND c.revenue_fen > 0) ranked "
-        f"WHERE place IN ({ranks}) OR (running * 100 >= {{}} AND (running - revenue) * 100 < {{}})",
+        f"WHERE (20 * place) / n > (20 * (place - 1)) / n "
+        "OR (running * 100 >= total * 80 AND (running - revenue) * 100 < total * 80)",
         *args,
-        80 * total,
-        80 * total,
     )
-    running = {0: 0} | {int(row["place"]): int(row["running"]) for row in points}
-    crossing = [int(row["place"]) for row in points if int(row["running"]) * 100 >= 80 * total]
-    return _Pareto(count, total, running, min(crossing))
+    if not rows:
+        return _Pareto(0, 0, {0: 0}, 0)
+    count, total = int(rows[0]["n"]), int(rows[0]["total"])
+    running = {0: 0} | {int(row["place"]): int(row["running"]) for row in rows}
+    crossing = min(place for place, amount in running.items() if amount * 100 >= 80 * total)
+    return _Pareto(count, total, running, crossing)
 
 
 def _pareto_table(pareto: _Pareto) -> Table:
@@ -971,6 +1065,55 @@ async def _months_table(filters: AnalysisFilters) -> Table:
     )
 
 
+async def _channel_months_table(filters: AnalysisFilters, context: _Context) -> Table:
+    """The monthly cohorts' conversion rate, one series per source channel: which channels bring customers who
+    go on to buy, and whether that changes."""
+    start, end = _period(filters)
+    where, args = _customers_where(filters, cohort=False)
+    rows = await _raw(
+        f"SELECT {_month_of('c.created_at')} AS month, c.source_channel AS channel, COUNT(*) AS customers, "  # noqa: S608
+        "SUM(CASE WHEN c.kind = 'member' THEN 1 ELSE 0 END) AS members "
+        f"FROM {_customers()} WHERE {where} AND c.created_at >= {{}} AND c.created_at < {{}} GROUP BY 1, 2",
+        *args,
+        _day_start(start),
+        _day_start(end + timedelta(days=1)),
+    )
+    cohorts = {(row["month"], row["channel"]): (int(row["customers"]), int(row["members"] or 0)) for row in rows}
+    channels = sorted({row["channel"] for row in rows if row["channel"]}, key=context.position)
+    series = tuple(f"channel_{channel}" for channel in channels)
+    table_rows = []
+    for month in _months(start, end):
+        key = month.strftime("%Y-%m")
+        cells: dict[str, Any] = {"month": key}
+        for channel, column in zip(channels, series, strict=True):
+            customers, members = cohorts.get((key, channel), (0, 0))
+            cells[column] = _rate(members, customers)
+        table_rows.append(
+            Row(
+                cells,
+                filters.customers_link(
+                    kind="member",
+                    created_from=max(month, start).isoformat(),
+                    created_to=min(_month_last(month), end).isoformat(),
+                ),
+            )
+        )
+    return Table(
+        key="channel_months",
+        title=_("Conversion rate per month by source channel"),
+        columns=[
+            Column("month", _("Month")),
+            *(
+                Column(column, context.option(channel), "percent")
+                for channel, column in zip(channels, series, strict=True)
+            ),
+        ],
+        rows=table_rows,
+        chart=Chart("line", "month", series) if series else None,
+        note=_("Of the customers each channel brought in the month, the share who are members now."),
+    )
+
+
 async def _weekly_counts(filters: AnalysisFilters) -> list[dict[str, Any]]:
     """Follow-ups per author and week over the period of the per-week table."""
     start, end = _period(filters, weeks=True)
@@ -1162,6 +1305,7 @@ async def _conversion_view(filters: AnalysisFilters, context: _Context) -> View:
         VIEWS["conversion"](),
         [
             await _months_table(filters),
+            await _channel_months_table(filters, context),
             await _staff_table(filters, context, weekly),
             _weekly_table(filters, context, weekly),
             await _chat_table(filters, context),
@@ -1209,19 +1353,27 @@ async def build_view(key: str, filters: AnalysisFilters) -> View:
     # One snapshot and one connection for all of the view's queries.
     async with read_transaction():
         context = await _Context.load()
-        if key == "overview":
-            return await _overview(filters, context)
-        if key == "channels":
-            return await _channels_view(filters, context)
-        if key == "prices":
-            return await _prices_view(filters, context)
-        if key == "regions":
-            return await _regions_view(filters)
-        if key == "value":
-            return await _value_view(filters)
-        if key == "activity":
-            return await _activity_view(filters, context)
-        return await _conversion_view(filters, context)
+        token = _PREFETCHED.set(await _prefetch(filters, VIEW_GROUPINGS[key]))
+        try:
+            return await _view(key, filters, context)
+        finally:
+            _PREFETCHED.reset(token)
+
+
+async def _view(key: str, filters: AnalysisFilters, context: _Context) -> View:
+    if key == "overview":
+        return await _overview(filters, context)
+    if key == "channels":
+        return await _channels_view(filters, context)
+    if key == "prices":
+        return await _prices_view(filters, context)
+    if key == "regions":
+        return await _regions_view(filters)
+    if key == "value":
+        return await _value_view(filters)
+    if key == "activity":
+        return await _activity_view(filters, context)
+    return await _conversion_view(filters, context)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 - customer: every column a view groups or filters by, for live customers: SQLite counts a group from this narrow
   index instead of reading the wide customer rows (names, addresses, needs) one by one; and the same for the
-  customers a campaign brought, by campaign.
+  customers a campaign brought, by campaign; and the few deleted customers, whose follow-ups the counts leave out.
 - project: the counted projects' amounts by customer, so revenue never reads a project row.
 - follow_up: live follow-ups by date with author and customer, so the per-week and per-staff counts read the index
   alone; and by customer and date, for each customer's first and last contact (the "slipping away" list).
@@ -27,6 +27,7 @@ INDEXES = (
     "WHERE deleted_at IS NULL AND status <> 'cancelled'",
     "CREATE INDEX IF NOT EXISTS follow_up_live_happened ON follow_up (happened_at, author, customer) "
     "WHERE deleted_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS customer_deleted ON customer (id) WHERE deleted_at IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS follow_up_live_customer ON follow_up (customer, happened_at) WHERE deleted_at IS NULL",
 )
 
