@@ -44,6 +44,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_until_up(url: str) -> None:
+    for _ in range(100):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("Kehu did not start")
+
+
 @pytest.fixture(scope="module")
 def server(meilisearch_process: object) -> Iterator[str]:
     """Kehu served by uvicorn on a free port, on its own SQLite database, with one staff account, and its search
@@ -71,14 +81,7 @@ def server(meilisearch_process: object) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("Kehu did not start")
+        _wait_until_up(url)
         yield url
     finally:
         for running in (process, worker):
@@ -297,14 +300,7 @@ def analysis_server(meilisearch_process: object) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("Kehu did not start")
+        _wait_until_up(url)
         yield url
     finally:
         process.terminate()

@@ -211,6 +211,7 @@ class _Group:
     members: int = 0
     active: int = 0
     revenue: int = 0
+    pinned: int = 0  # customers whose tier was set by hand
 
     @property
     def prospects(self) -> int:
@@ -243,6 +244,7 @@ async def _groups(
         f"SELECT {selected}COUNT(*) AS customers, "  # noqa: S608 - only our own expressions are formatted in
         "SUM(CASE WHEN c.kind = 'member' THEN 1 ELSE 0 END) AS members, "
         "SUM(CASE WHEN c.last_contact_at >= {} THEN 1 ELSE 0 END) AS active, "
+        "SUM(CASE WHEN c.tier_pinned THEN 1 ELSE 0 END) AS pinned, "
         "CAST(SUM(c.revenue_fen) AS BIGINT) AS revenue "
         f"FROM {_customers(index)} WHERE {where}{grouped}",
         _active_since(),
@@ -256,6 +258,7 @@ async def _groups(
                 members=int(row["members"] or 0),
                 active=int(row["active"] or 0),
                 revenue=int(row["revenue"] or 0),
+                pinned=int(row["pinned"] or 0),
             )
     return groups
 
@@ -293,6 +296,7 @@ async def _prefetch(
         f"SELECT {selected}GROUPING({', '.join(columns)}) AS grouped, COUNT(*) AS customers, "  # noqa: S608
         "SUM(CASE WHEN c.kind = 'member' THEN 1 ELSE 0 END) AS members, "
         "SUM(CASE WHEN c.last_contact_at >= {} THEN 1 ELSE 0 END) AS active, "
+        "SUM(CASE WHEN c.tier_pinned THEN 1 ELSE 0 END) AS pinned, "
         "CAST(SUM(c.revenue_fen) AS BIGINT) AS revenue "
         f"FROM customer c WHERE {where} GROUP BY GROUPING SETS ({sets})",
         _active_since(),
@@ -310,6 +314,7 @@ async def _prefetch(
                     members=int(row["members"] or 0),
                     active=int(row["active"] or 0),
                     revenue=int(row["revenue"] or 0),
+                    pinned=int(row["pinned"] or 0),
                 )
     return prefetched
 
@@ -423,7 +428,8 @@ async def _channels_table(filters: AnalysisFilters, context: _Context) -> Table:
         chart=Chart("bar", "channel", ("customers", "members")),
         note=_(
             "Conversion rate: members among the channel's customers. Ad spend covers the months of the date range "
-            "(all months without one), whatever the owner, province or origin filter."
+            "(all months without one), whatever the owner, province or origin filter. Every customer came in as a "
+            "prospect, so the cost per customer is the cost of winning a prospect."
         ),
     )
 
@@ -514,29 +520,27 @@ async def _amount_distributions(
             {key: _distribution(values) for key, values in by_budget.items()},
             {key: _distribution(values) for key, values in by_industry.items()},
         )
-    found = []
-    for column in ("c.budget_band", "c.industry"):
-        rows = await _raw(
-            f"SELECT {column} AS k, COUNT(*) AS projects, MIN(p.amount_fen) AS min, MAX(p.amount_fen) AS max, "
-            "AVG(p.amount_fen) AS mean, "
-            f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY p.amount_fen) AS q {counted} GROUP BY 1",
-            *args,
-        )
-        found.append(
-            {
-                row["k"]: {
-                    "projects": int(row["projects"]),
-                    "min": int(row["min"]),
-                    "q1": round(row["q"][0]),
-                    "median": round(row["q"][1]),
-                    "q3": round(row["q"][2]),
-                    "max": int(row["max"]),
-                    "mean": round(row["mean"]),
-                }
-                for row in rows
-            }
-        )
-    return found[0], found[1]
+    # Both groupings in one pass; GROUPING() is 1 on a budget band's row (industry not grouped), 2 on an industry's.
+    rows = await _raw(
+        "SELECT c.budget_band AS budget, c.industry AS industry, GROUPING(c.budget_band, c.industry) AS grouped, "
+        "COUNT(*) AS projects, MIN(p.amount_fen) AS min, MAX(p.amount_fen) AS max, AVG(p.amount_fen) AS mean, "
+        f"percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY p.amount_fen) AS q {counted} "
+        "GROUP BY GROUPING SETS ((c.budget_band), (c.industry))",
+        *args,
+    )
+    found: tuple[dict[int | None, dict[str, Any]], dict[int | None, dict[str, Any]]] = ({}, {})
+    for row in rows:
+        by_budget = row["grouped"] == 1
+        found[0 if by_budget else 1][row["budget"] if by_budget else row["industry"]] = {
+            "projects": int(row["projects"]),
+            "min": int(row["min"]),
+            "q1": round(row["q"][0]),
+            "median": round(row["q"][1]),
+            "q3": round(row["q"][2]),
+            "max": int(row["max"]),
+            "mean": round(row["mean"]),
+        }
+    return found
 
 
 def _distribution_columns(first: Column) -> list[Column]:
@@ -762,16 +766,6 @@ def _pareto_table(pareto: _Pareto) -> Table:
 
 async def _tiers_table(filters: AnalysisFilters) -> Table:
     groups = await _groups(filters, ["c.value_tier"])
-    where, args = _customers_where(filters)
-    pinned = {
-        row["tier"]: int(row["pinned"])
-        for row in await _raw(
-            f"SELECT c.value_tier AS tier, COUNT(*) AS pinned FROM {_customers()} "  # noqa: S608
-            f"WHERE {where} AND c.tier_pinned = {{}} GROUP BY c.value_tier",
-            *args,
-            True,
-        )
-    }
     total = sum(group.revenue for group in groups.values())
     rows = []
     for tier in [*(tier.value for tier in Tier), None]:
@@ -783,7 +777,7 @@ async def _tiers_table(filters: AnalysisFilters) -> Table:
                     "customers": group.customers,
                     "revenue": group.revenue,
                     "revenue_share": _rate(group.revenue, total),
-                    "pinned": pinned.get(tier, 0),
+                    "pinned": group.pinned,
                 },
                 filters.customers_link(kind="member", tier=tier) if tier else None,
             )
@@ -1001,21 +995,32 @@ def _month_last(month: date) -> date:
     return _month_first(month + timedelta(days=32)) - timedelta(days=1)
 
 
-async def _months_table(filters: AnalysisFilters) -> Table:
+# Per month the customers came in and their source channel: how many, and how many are members now.
+Cohorts = dict[tuple[str, int | None], tuple[int, int]]
+
+
+async def _cohorts(filters: AnalysisFilters) -> Cohorts:
+    start, end = _period(filters)
+    where, args = _customers_where(filters, cohort=False)
+    rows = await _raw(
+        f"SELECT {_month_of('c.created_at')} AS month, c.source_channel AS channel, COUNT(*) AS customers, "  # noqa: S608
+        "SUM(CASE WHEN c.kind = 'member' THEN 1 ELSE 0 END) AS members "
+        f"FROM {_customers()} WHERE {where} AND c.created_at >= {{}} AND c.created_at < {{}} GROUP BY 1, 2",
+        *args,
+        _day_start(start),
+        _day_start(end + timedelta(days=1)),
+    )
+    return {(row["month"], row["channel"]): (int(row["customers"]), int(row["members"] or 0)) for row in rows}
+
+
+async def _months_table(filters: AnalysisFilters, cohorts: Cohorts) -> Table:
     start, end = _period(filters)
     low, high = _day_start(start), _day_start(end + timedelta(days=1))
     where, args = _customers_where(filters, cohort=False)
-    created = {
-        row["month"]: row
-        for row in await _raw(
-            f"SELECT {_month_of('c.created_at')} AS month, COUNT(*) AS customers, "  # noqa: S608
-            "SUM(CASE WHEN c.kind = 'member' THEN 1 ELSE 0 END) AS members "
-            f"FROM {_customers()} WHERE {where} AND c.created_at >= {{}} AND c.created_at < {{}} GROUP BY 1",
-            *args,
-            low,
-            high,
-        )
-    }
+    created: dict[str, tuple[int, int]] = {}
+    for (month, _channel), (customers, members) in cohorts.items():
+        before = created.get(month, (0, 0))
+        created[month] = (before[0] + customers, before[1] + members)
     converted = {
         row["month"]: int(row["conversions"])
         for row in await _raw(
@@ -1029,9 +1034,7 @@ async def _months_table(filters: AnalysisFilters) -> Table:
     rows = []
     for month in _months(start, end):
         key = month.strftime("%Y-%m")
-        found = created.get(key)
-        customers = int(found["customers"]) if found else 0
-        members = int(found["members"] or 0) if found else 0
+        customers, members = created.get(key, (0, 0))
         rows.append(
             Row(
                 {
@@ -1065,21 +1068,11 @@ async def _months_table(filters: AnalysisFilters) -> Table:
     )
 
 
-async def _channel_months_table(filters: AnalysisFilters, context: _Context) -> Table:
+def _channel_months_table(filters: AnalysisFilters, context: _Context, cohorts: Cohorts) -> Table:
     """The monthly cohorts' conversion rate, one series per source channel: which channels bring customers who
     go on to buy, and whether that changes."""
     start, end = _period(filters)
-    where, args = _customers_where(filters, cohort=False)
-    rows = await _raw(
-        f"SELECT {_month_of('c.created_at')} AS month, c.source_channel AS channel, COUNT(*) AS customers, "  # noqa: S608
-        "SUM(CASE WHEN c.kind = 'member' THEN 1 ELSE 0 END) AS members "
-        f"FROM {_customers()} WHERE {where} AND c.created_at >= {{}} AND c.created_at < {{}} GROUP BY 1, 2",
-        *args,
-        _day_start(start),
-        _day_start(end + timedelta(days=1)),
-    )
-    cohorts = {(row["month"], row["channel"]): (int(row["customers"]), int(row["members"] or 0)) for row in rows}
-    channels = sorted({row["channel"] for row in rows if row["channel"]}, key=context.position)
+    channels = sorted({channel for _month, channel in cohorts if channel}, key=context.position)
     series = tuple(f"channel_{channel}" for channel in channels)
     table_rows = []
     for month in _months(start, end):
@@ -1300,12 +1293,13 @@ async def _feedback_table(filters: AnalysisFilters) -> Table:
 
 async def _conversion_view(filters: AnalysisFilters, context: _Context) -> View:
     weekly = await _weekly_counts(filters)
+    cohorts = await _cohorts(filters)
     return View(
         "conversion",
         VIEWS["conversion"](),
         [
-            await _months_table(filters),
-            await _channel_months_table(filters, context),
+            await _months_table(filters, cohorts),
+            _channel_months_table(filters, context, cohorts),
             await _staff_table(filters, context, weekly),
             _weekly_table(filters, context, weekly),
             await _chat_table(filters, context),
@@ -1339,7 +1333,7 @@ async def _overview(filters: AnalysisFilters, context: _Context) -> View:
         [
             await _channels_table(filters, context),
             await _tiers_table(filters),
-            await _months_table(filters),
+            await _months_table(filters, await _cohorts(filters)),
             await _provinces_table(filters, limit=OVERVIEW_PROVINCES),
         ],
         facts=facts,

@@ -21,7 +21,7 @@ INDEXES = (
     "last_contact_at, created_at, converted_at, budget_band, industry, value_tier, rfm_segment, tier_pinned, origin, "
     "revenue_fen) WHERE deleted_at IS NULL",
     "CREATE INDEX IF NOT EXISTS customer_live_campaign ON customer (utm_source, utm_campaign, kind, last_contact_at, "
-    "revenue_fen, owner, province, source_channel, origin, created_at) "
+    "revenue_fen, tier_pinned, owner, province, source_channel, origin, created_at) "
     "WHERE deleted_at IS NULL AND (utm_source <> '' OR utm_campaign <> '')",
     "CREATE INDEX IF NOT EXISTS project_counted_customer ON project (customer, amount_fen) "
     "WHERE deleted_at IS NULL AND status <> 'cancelled'",
