@@ -140,6 +140,17 @@ def on_server_error(request: Request, exc: Exception) -> Response[Any]:
     return _error_page(request, HTTP_500_INTERNAL_SERVER_ERROR, i18n._("Something went wrong."))
 
 
+def keep_the_address_of_a_refused_form(response: Response[Any]) -> Response[Any]:
+    """A boosted form that is refused (422) shows its messages where it was, but htmx would put the post address
+    in the address bar, which answers a reload with 405: the address stays that of the page instead, unless the
+    route named one."""
+    if response.status_code == 422 and not {"hx-push-url", "hx-replace-url"} & {
+        key.lower() for key in response.headers
+    }:
+        response.headers["HX-Push-Url"] = "false"
+    return response
+
+
 def _jinja() -> Environment:
     env = Environment(
         loader=FileSystemLoader(ROOT / "templates"),
@@ -278,6 +289,7 @@ def create_app() -> Litestar:
             limit_chat_requests(settings.chat_requests_per_minute, settings.chat_requests_per_ip_minute),
         ],
         before_request=speak_users_language,
+        after_request=keep_the_address_of_a_refused_form,
         csrf_config=csrf,
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,

@@ -408,6 +408,8 @@ async def test_business_hours_set_by_the_admin_close_the_chat(
     assert bad.status_code == 422
     assert 'value="25:00"' in bad.text and "field-error" in bad.text
     assert (await ChatHours.select().first())["opens"] == "09:00"
+    # The address bar keeps the admin page's address: the post address would answer a reload with 405.
+    assert bad.headers["HX-Push-Url"] == "false"
 
 
 async def test_a_message_left_offline_becomes_a_prospect_and_a_follow_up_due_today(
