@@ -129,11 +129,7 @@ async def _page(
         # The address bar gets the filters that are set, not every empty field of the form.
         response.headers["HX-Push-Url"] = view_url(key, filters)
         return response
-    response = render("analysis/view.html", status_code=status_code, active_nav="analysis", **context)
-    if request.htmx:
-        # A refused form answers from its post address: the address bar shows the view, so a reload reloads it.
-        response.headers["HX-Replace-Url"] = view_url(key, filters)
-    return response
+    return render("analysis/view.html", status_code=status_code, active_nav="analysis", **context)
 
 
 def _tier_status(tiers: service.TierSettings) -> Template:
