@@ -158,6 +158,8 @@ def _jinja() -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Looking for edited templates costs a stat per template and include on every page: only while developing.
+        auto_reload=get_settings().debug,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
