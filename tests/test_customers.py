@@ -55,6 +55,41 @@ async def test_list_shows_prospects_and_members_in_separate_tabs_with_counts(
     assert page.counts == {"prospect": 2, "member": 1}
 
 
+async def test_tab_sizes_follow_every_change_of_owner_kind_and_deletion(people: dict[str, CurrentUser]) -> None:
+    """The unfiltered list takes its tab sizes from the tallies the database keeps; they must equal a count of
+    the rows after anything that moves a customer between owners, tabs or the bin."""
+    wang, li, boss, admin = people["wangfang"], people["liqiang"], people["zhangwei"], people["admin"]
+    first = await make_customer(wang, name="曲靖宏达矿业有限公司")
+    second = await make_customer(wang, name="玉溪市自然资源局", kind="member")
+    third = await make_customer(li, name="大理州住房和城乡建设局")
+    await to_pool(third)
+    await service.set_owner(boss, second, li.account_id)
+    await service.convert_to_member(wang, first)
+    await service.soft_delete(wang, first)
+    await service.restore(admin, first)
+    await service.soft_delete(li, second)
+    await Customer.delete().where(Customer.id == second)
+
+    tallied = await Customer.raw("SELECT owner, kind, live FROM customer_tally WHERE live <> 0")
+    rows = await Customer.raw(
+        "SELECT coalesce(owner, 0) AS owner, kind, count(*) AS live FROM customer WHERE deleted_at IS NULL "
+        "GROUP BY coalesce(owner, 0), kind"
+    )
+    assert sorted(tuple(row.values()) for row in tallied) == sorted(tuple(row.values()) for row in rows)
+
+    for user, owner, expected in [
+        (boss, "", {"prospect": 1, "member": 1}),
+        (wang, "", {"prospect": 1, "member": 1}),
+        (wang, "me", {"prospect": 0, "member": 1}),
+        (li, "", {"prospect": 1, "member": 0}),
+        (boss, "pool", {"prospect": 1, "member": 0}),
+        (boss, str(wang.account_id), {"prospect": 0, "member": 1}),
+        (li, str(wang.account_id), {"prospect": 0, "member": 0}),
+    ]:
+        page = await service.list_customers(user, service.CustomerFilters(owner=owner))
+        assert page.counts == expected, (user.name, owner)
+
+
 async def test_filters_live_in_the_url_and_combine(staff: AsyncTestClient, people: dict[str, CurrentUser]) -> None:
     wang = people["wangfang"]
     channel = await OptionItem.select().where(OptionItem.label == "展会").first()

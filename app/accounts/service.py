@@ -12,7 +12,7 @@ from piccolo.apps.user.tables import BaseUser
 
 from app.accounts.tables import Account, Role
 from app.core import service as core
-from app.db import transaction
+from app.db import Prepared, transaction
 from app.i18n import _
 
 MIN_PASSWORD_LENGTH = 8
@@ -74,8 +74,14 @@ _USER_COLUMNS = (
 
 async def load_user(user_id: int) -> CurrentUser | None:
     """The session's user, or None when the account is gone or deactivated (which logs them out at once)."""
-    row = await Account.select(*_USER_COLUMNS).where(Account.user == user_id, Account.user.active.eq(True)).first()
+    row = await _USER(user_id=user_id)
     return _current_user(row) if row else None
+
+
+# Read on every request: its SQL is generated once.
+_USER = Prepared(
+    lambda user_id: Account.select(*_USER_COLUMNS).where(Account.user == user_id, Account.user.active.eq(True)).first()
+)
 
 
 async def _hash(password: str) -> str:
@@ -157,11 +163,16 @@ async def list_accounts() -> list[dict[str, Any]]:
 
 async def assignable_accounts() -> list[dict[str, Any]]:
     """Active people who can own customers."""
-    return (
-        await Account.select(Account.id, Account.name, Account.role)
+    return await _ASSIGNABLE()
+
+
+_ASSIGNABLE = Prepared(
+    lambda: (
+        Account.select(Account.id, Account.name, Account.role)
         .where(Account.user.active.eq(True))
         .order_by(Account.name)
     )
+)
 
 
 async def get_account(account_id: int) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from app.core import service as core
 from app.customers import normalize
 from app.customers.service import FormErrors, NotVisible, refresh_contact_dates
 from app.customers.tables import Contact, Customer, Kind, Origin
-from app.db import MAX_ID, lookup, transaction
+from app.db import MAX_ID, Prepared, lookup, transaction
 from app.feedback import service as feedback
 from app.followups.service import CONTENT_MAX, due_moment
 from app.followups.tables import FollowUp
@@ -999,14 +999,20 @@ async def close(user: CurrentUser, conversation_id: int) -> None:
         await _close(conversation_id, by="staff", actor=user, now=datetime.now(UTC))
 
 
-async def conversations_of(customer_id: int) -> list[dict[str, Any]]:
-    """The customer page's list of website chats (the customer's visibility is checked by the caller)."""
-    rows = (
-        await Conversation.select(*_LIST_COLUMNS)
+# Read on every customer page: its SQL is generated once (see db.Prepared).
+_OF_CUSTOMER = Prepared(
+    lambda customer_id: (
+        Conversation.select(*_LIST_COLUMNS)
         .where(Conversation.customer == customer_id)
         .order_by(Conversation.started_at, ascending=False)
         .limit(50)
     )
+)
+
+
+async def conversations_of(customer_id: int) -> list[dict[str, Any]]:
+    """The customer page's list of website chats (the customer's visibility is checked by the caller)."""
+    rows = await _OF_CUSTOMER(customer_id=customer_id)
     # What the visitor came with says more here than the last line of a closed chat.
     questions: dict[int, str] = {}
     if rows:

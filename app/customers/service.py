@@ -31,7 +31,7 @@ from app.customers.tables import (
     Segment,
     Tier,
 )
-from app.db import is_sqlite, transaction
+from app.db import Prepared, is_sqlite, transaction
 from app.followups.tables import FollowUp
 from app.i18n import SHANGHAI, _
 from app.options.service import valid_option_id
@@ -61,10 +61,14 @@ class FormErrors(ValueError):
 
 def visible_customers(user: CurrentUser, *, include_deleted: bool = False) -> Where | And | Or:
     """The one permission scope: staff see their own customers and the public pool; supervisors see all."""
+    return _visible(user.is_supervisor, user.account_id, include_deleted)
+
+
+def _visible(supervisor: bool, account_id: Any, include_deleted: bool) -> Where | And | Or:
     live = Customer.deleted_at.is_not_null() if include_deleted else Customer.deleted_at.is_null()
-    if user.is_supervisor:
+    if supervisor:
         return live
-    return live & ((Customer.owner == user.account_id) | Customer.owner.is_null())
+    return live & ((Customer.owner == account_id) | Customer.owner.is_null())
 
 
 def search_scope(user: CurrentUser) -> str:
@@ -502,6 +506,32 @@ def _page_clauses(user: CurrentUser, filters: CustomerFilters) -> list[Any]:
     return clauses
 
 
+def _tally_owners(user: CurrentUser, filters: CustomerFilters) -> list[int] | None:
+    """The owners (0: the pool) whose tallies add up to the list's scope and owner filter; None for all."""
+    if filters.owner == "me":
+        return [user.account_id]
+    if filters.owner == "pool":
+        return [0]
+    if filters.owner:
+        owner_id = int(filters.owner)
+        return [owner_id] if user.is_supervisor or owner_id == user.account_id else []
+    return None if user.is_supervisor else [user.account_id, 0]
+
+
+async def _tab_sizes(user: CurrentUser, filters: CustomerFilters) -> dict[str, int]:
+    """The size of each tab of an unfiltered list, from the tallies the database keeps per owner and kind (see
+    the customer_tally migration) instead of counting the rows."""
+    owners = _tally_owners(user, filters)
+    if owners == []:
+        return {kind.value: 0 for kind in Kind}
+    sql = "SELECT kind, SUM(live) AS live FROM customer_tally"
+    if owners is not None:
+        sql += " WHERE owner IN (" + ", ".join("{}" for _ in owners) + ")"
+    rows = await Customer.raw(sql + " GROUP BY kind", *(owners or []))
+    sizes = {row["kind"]: int(row["live"]) for row in rows}
+    return {kind.value: sizes.get(kind.value, 0) for kind in Kind}
+
+
 async def _count(filters: CustomerFilters, user: CurrentUser, kind: str) -> int:
     """How many customers of one tab match, as a sum of index-friendly counts."""
     total = 0
@@ -575,7 +605,10 @@ async def list_customers(user: CurrentUser, filters: CustomerFilters) -> Custome
 
 async def _list_from_database(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
     """A few index-only counts and one page query; no query per row."""
-    counts = {kind.value: await _count(filters, user, kind.value) for kind in Kind}
+    if len(_field_clauses(filters)) == 1 and not filters.activity:
+        counts = await _tab_sizes(user, filters)
+    else:
+        counts = {kind.value: await _count(filters, user, kind.value) for kind in Kind}
     clauses = _page_clauses(user, filters)
     total = counts.get(filters.kind, 0)
     pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -717,36 +750,55 @@ async def get_customer(user: CurrentUser, customer_id: int, *, deleted: bool = F
 
     `deleted=True` reads a soft-deleted customer, for an admin restoring it.
     """
-    row = (
-        await Customer.select(*_DETAIL_COLUMNS)
-        .where(Customer.id == customer_id, visible_customers(user, include_deleted=deleted))
-        .first()
-    )
+    row = await _CUSTOMER[user.is_supervisor, deleted](customer_id=customer_id, account_id=user.account_id)
     if row is None:
         raise NotVisible(customer_id)
     row["mobile_display"] = normalize.format_mobile(row["mobile"])
     return row
 
 
-async def contacts_of(customer_id: int) -> list[dict[str, Any]]:
-    rows = (
-        await Contact.select()
+BOTH = (True, False)
+
+
+def _customer_query(supervisor: bool, deleted: bool) -> Prepared[Any]:
+    return Prepared(
+        lambda customer_id, account_id: (
+            Customer.select(*_DETAIL_COLUMNS)
+            .where(Customer.id == customer_id, _visible(supervisor, account_id, deleted))
+            .first()
+        )
+    )
+
+
+# The customer page's reads: their SQL is generated once (see db.Prepared).
+_CUSTOMER = {(supervisor, deleted): _customer_query(supervisor, deleted) for supervisor in BOTH for deleted in BOTH}
+_CONTACTS = Prepared(
+    lambda customer_id: (
+        Contact.select()
         .where(Contact.customer == customer_id, Contact.deleted_at.is_null())
         .order_by(Contact.decision_maker, ascending=False)
         .order_by(Contact.id)
     )
+)
+_PROJECTS = Prepared(
+    lambda customer_id: (
+        Project.select()
+        .where(Project.customer == customer_id, Project.deleted_at.is_null())
+        .order_by(Project.signed_on, ascending=False)
+        .order_by(Project.id, ascending=False)
+    )
+)
+
+
+async def contacts_of(customer_id: int) -> list[dict[str, Any]]:
+    rows = await _CONTACTS(customer_id=customer_id)
     for row in rows:
         row["mobile_display"] = normalize.format_mobile(row["mobile"])
     return rows
 
 
 async def projects_of(customer_id: int) -> list[dict[str, Any]]:
-    return (
-        await Project.select()
-        .where(Project.customer == customer_id, Project.deleted_at.is_null())
-        .order_by(Project.signed_on, ascending=False)
-        .order_by(Project.id, ascending=False)
-    )
+    return await _PROJECTS(customer_id=customer_id)
 
 
 async def deleted_customers(limit: int = 200) -> list[dict[str, Any]]:

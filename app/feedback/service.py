@@ -16,7 +16,7 @@ from app.core import service as core
 from app.customers import normalize
 from app.customers.service import FormErrors, NotVisible, check_visible
 from app.customers.tables import Customer
-from app.db import MAX_ID, transaction
+from app.db import MAX_ID, Prepared, transaction
 from app.feedback.tables import Feedback, FeedbackStatus
 from app.i18n import _
 
@@ -96,14 +96,20 @@ async def get_feedback(user: CurrentUser, feedback_id: int) -> dict[str, Any]:
     return row
 
 
-async def feedback_of(customer_id: int) -> list[dict[str, Any]]:
-    return (
-        await Feedback.select(*_COLUMNS)
+# Read on every customer page: its SQL is generated once (see db.Prepared).
+_OF_CUSTOMER = Prepared(
+    lambda customer_id: (
+        Feedback.select(*_COLUMNS)
         .where(Feedback.customer == customer_id, Feedback.deleted_at.is_null())
         .order_by(Feedback.created_at, ascending=False)
         .order_by(Feedback.id, ascending=False)
         .limit(CUSTOMER_SECTION_LIMIT)
     )
+)
+
+
+async def feedback_of(customer_id: int) -> list[dict[str, Any]]:
+    return await _OF_CUSTOMER(customer_id=customer_id)
 
 
 async def customer_section_context(user: CurrentUser, customer: dict[str, Any]) -> dict[str, Any]:

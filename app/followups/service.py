@@ -12,7 +12,7 @@ from app.core import service as core
 from app.customers import normalize
 from app.customers.service import FormErrors, NotVisible, check_visible, contacts_of, refresh_contact_dates
 from app.customers.tables import Contact, Customer
-from app.db import MAX_ID, transaction
+from app.db import MAX_ID, Prepared, transaction
 from app.followups.tables import FollowUp
 from app.i18n import SHANGHAI, _, local
 from app.options.service import options, valid_option_id
@@ -63,13 +63,19 @@ _TIMELINE_COLUMNS = (
 )
 
 
-async def _timeline_of(user: CurrentUser, customer_id: int) -> list[dict[str, Any]]:
-    rows = (
-        await FollowUp.select(*_TIMELINE_COLUMNS)
+# Read on every customer page: its SQL is generated once (see db.Prepared).
+_TIMELINE = Prepared(
+    lambda customer_id: (
+        FollowUp.select(*_TIMELINE_COLUMNS)
         .where(FollowUp.customer == customer_id, FollowUp.deleted_at.is_null())
         .order_by(FollowUp.happened_at, ascending=False)
         .order_by(FollowUp.id, ascending=False)
     )
+)
+
+
+async def _timeline_of(user: CurrentUser, customer_id: int) -> list[dict[str, Any]]:
+    rows = await _TIMELINE(customer_id=customer_id)
     for row in rows:
         row["can_edit"] = can_edit(user, row["author"])
     return rows

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.accounts.service import CurrentUser
 from app.core import service as core
-from app.db import transaction
+from app.db import Prepared, transaction
 from app.i18n import _
 from app.options.tables import OptionItem, OptionKind
 
@@ -85,10 +85,16 @@ async def seed_defaults() -> int:
 
 
 async def options(kind: OptionKind, *, include_inactive: bool = False) -> list[dict[str, Any]]:
-    query = OptionItem.select().where(OptionItem.kind == kind.value).order_by(OptionItem.position)
-    if not include_inactive:
-        query = query.where(OptionItem.active.eq(True))
-    return await query
+    return await (_EVERY_OPTION if include_inactive else _ACTIVE_OPTIONS)(kind=kind.value)
+
+
+# Read by every form with a select: the SQL is generated once (see db.Prepared).
+_EVERY_OPTION = Prepared(lambda kind: OptionItem.select().where(OptionItem.kind == kind).order_by(OptionItem.position))
+_ACTIVE_OPTIONS = Prepared(
+    lambda kind: (
+        OptionItem.select().where(OptionItem.kind == kind, OptionItem.active.eq(True)).order_by(OptionItem.position)
+    )
+)
 
 
 async def all_options() -> dict[str, list[dict[str, Any]]]:
