@@ -335,35 +335,14 @@ class CustomerFilters:
 
     def query(self, **changes: Any) -> str:
         """The URL query for these filters with some changed; defaults are left out to keep links short."""
-        values = replace(self, **changes)
-        defaults = CustomerFilters()
-        params = {
-            key: getattr(values, key)
-            for key in (
-                "kind",
-                "q",
-                "owner",
-                "province",
-                "city",
-                "channel",
-                "tier",
-                "origin",
-                "activity",
-                "budget",
-                "industry",
-                "segment",
-                "utm_source",
-                "utm_campaign",
-                "created_from",
-                "created_to",
-                "sort",
-                "page",
-            )
-            if getattr(values, key) not in (None, "")
-            and (key == "kind" or getattr(values, key) != getattr(defaults, key))
-        }
-        # A date is written as its str(): YYYY-MM-DD, what from_query reads.
-        return urlencode(params)
+        values = {key: changes.get(key, getattr(self, key)) for key in _QUERY_KEYS}
+        return urlencode(
+            {
+                key: value
+                for key, value in values.items()
+                if value not in (None, "") and (key == "kind" or value != getattr(_DEFAULT_FILTERS, key))
+            }
+        )
 
     @property
     def is_filtered(self) -> bool:
@@ -504,6 +483,30 @@ def _page_clauses(user: CurrentUser, filters: CustomerFilters) -> list[Any]:
     if (activity := _activity_clause(filters)) is not None:
         clauses.append(activity)
     return clauses
+
+
+# What a list's URL carries, in this order (a date is written as its str(), YYYY-MM-DD, what from_query reads).
+_QUERY_KEYS = (
+    "kind",
+    "q",
+    "owner",
+    "province",
+    "city",
+    "channel",
+    "tier",
+    "origin",
+    "activity",
+    "budget",
+    "industry",
+    "segment",
+    "utm_source",
+    "utm_campaign",
+    "created_from",
+    "created_to",
+    "sort",
+    "page",
+)
+_DEFAULT_FILTERS = CustomerFilters()
 
 
 def _tally_owners(user: CurrentUser, filters: CustomerFilters) -> list[int] | None:
