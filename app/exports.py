@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from litestar import Response
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -19,10 +20,12 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from app.analysis.report import Column
-from app.i18n import local
+from app.i18n import SHANGHAI, local
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The file types a table downloads as, by extension.
+TYPES = {"csv": CSV_TYPE, "xlsx": XLSX_TYPE}
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection); a leading apostrophe makes
 # it plain text again.
@@ -137,3 +140,28 @@ def attachment(filename: str, fallback: str) -> str:
     an ASCII one for clients that do not read it."""
     ascii_name = fallback.encode("ascii", "ignore").decode().replace('"', "").replace("\\", "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def download(
+    extension: str,
+    title: str,
+    ascii_name: str,
+    columns: Sequence[Column],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    sheet: str = "",
+) -> Response[bytes]:
+    """A table as a file to download (`extension` one of TYPES), named after its title and today's date in
+    Beijing time, with `kehu-<ascii_name>-<date>` for clients that cannot read a Chinese file name. An XLSX
+    sheet is named `sheet`, else after the title."""
+    content = csv_bytes(columns, rows) if extension == "csv" else xlsx_bytes(sheet or title, columns, rows)
+    today = datetime.now(SHANGHAI).date().isoformat()
+    return Response(
+        content=content,
+        media_type=TYPES[extension],
+        headers={
+            "Content-Disposition": attachment(
+                f"{title}-{today}.{extension}", fallback=f"kehu-{ascii_name}-{today}.{extension}"
+            )
+        },
+    )

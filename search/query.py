@@ -212,6 +212,32 @@ class CustomerResults:
     group_totals: dict[str, int] = field(default_factory=dict)
 
 
+def customer_ids(query: str, scope: str, filters: dict[str, str], *, sort: list[str], limit: int) -> list[int]:
+    """The ids of every customer in the scope matching the query and the filters, in the list's order, at most
+    `limit` (synchronous): what an export of a list view writes."""
+    per_page = 1000
+    ids: list[int] = []
+    page = 1
+    while len(ids) < limit:
+        result = meili.call_sync(
+            meili.client().index(meili.uid(CUSTOMERS)).search,
+            prepare_query(query),
+            {
+                "filter": _join([scope, *filters.values()]),
+                "sort": sort,
+                "page": page,
+                "hitsPerPage": per_page,
+                "matchingStrategy": "all",
+                "attributesToRetrieve": ["id"],
+            },
+        )
+        ids.extend(hit["id"] for hit in result["hits"])
+        if len(result["hits"]) < per_page:
+            break
+        page += 1
+    return ids[:limit]
+
+
 def customer_page(
     query: str,
     scope: str,

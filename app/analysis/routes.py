@@ -3,7 +3,6 @@ ad spend entered on the channels view, and the A/B/C tier settings with "recompu
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -18,12 +17,11 @@ from app import exports
 from app.analysis import service
 from app.analysis.report import AnalysisFilters, Table, View
 from app.customers.service import FormErrors
-from app.i18n import SHANGHAI, format_date, format_money
+from app.i18n import format_date, format_money
 from app.web import RecordId, form_data, render, see_other, user_of, wants_fragment
 
 BODY = "analysis-body"
 TIER_STATUS = "tier-status"
-EXPORTS = {"csv": exports.CSV_TYPE, "xlsx": exports.XLSX_TYPE}
 
 
 def requires_supervisor(connection: ASGIConnection, _: BaseRouteHandler) -> None:
@@ -152,27 +150,19 @@ class AnalysisController(Controller):
     async def export(self, request: HTMXRequest, view_key: FromPath[str], file_name: FromPath[str]) -> Response[bytes]:
         """`/analysis/channels/by_channel.csv` (or .xlsx): one table of the view, under the page's filters."""
         table_key, _, extension = file_name.rpartition(".")
-        if extension not in EXPORTS:
+        if extension not in exports.TYPES:
             raise NotFoundException()
         view = await _view_or_404(view_key, _filters(request))
         table = view.table(table_key)
         if table is None:
             raise NotFoundException()
-        rows = [row.cells for row in table.rows]
-        if extension == "csv":
-            content = exports.csv_bytes(table.columns, rows)
-        else:
-            content = exports.xlsx_bytes(table.title, table.columns, rows)
-        today = datetime.now(SHANGHAI).date().isoformat()
-        return Response(
-            content=content,
-            media_type=EXPORTS[extension],
-            headers={
-                "Content-Disposition": exports.attachment(
-                    f"{view.title}-{table.title}-{today}.{extension}",
-                    fallback=f"kehu-{view.key}-{table.key}-{today}.{extension}",
-                )
-            },
+        return exports.download(
+            extension,
+            f"{view.title}-{table.title}",
+            f"{view.key}-{table.key}",
+            table.columns,
+            [row.cells for row in table.rows],
+            sheet=table.title,
         )
 
     # The forms' paths sit beside the views', not under them: a static /analysis/channels/… would hide the

@@ -12,13 +12,16 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 
+from app import exports
 from app.accounts import service as accounts
 from app.chat import service as chat
-from app.customers import history, service
+from app.customers import export, history, service
 from app.customers.service import FIELDS, CustomerFilters, FormErrors
 from app.customers.tables import ProjectStatus, Segment
 from app.feedback import service as feedback
 from app.followups import service as followups
+from app.i18n import _
+from app.labels import label
 from app.options import service as options
 from app.options.tables import OptionKind
 from app.regions import PROVINCES
@@ -113,6 +116,39 @@ class CustomerController(Controller):
             **await _filter_choices(user),
             **await _saved_filters_context(user, page.filters, saved_form, saved_errors),
         )
+
+    # -- export --------------------------------------------------------------------------------------------------
+
+    @get("/export")
+    async def export(self, request: HTMXRequest) -> Response[bytes] | Template:
+        """The list view the user came from (tab, filters, sort, their scope) as CSV or XLSX with the columns
+        they tick; without a format, the form to choose them."""
+        user = user_of(request)
+        params = request.query_params
+        filters = CustomerFilters.from_query(dict(params))
+        file_type = params.get("format", "")
+        if file_type not in exports.TYPES:
+            page = await service.list_customers(user, filters)
+            return render(
+                "customers/export.html",
+                filters=page.filters,
+                hidden=parse_qsl(page.filters.query(page=1)),
+                total=page.total,
+                columns=list(export.COLUMNS.values()),
+                chosen={column.key for column in export.chosen_columns(params.getall("columns", []))},
+                limit=service.EXPORT_LIMIT,
+                active_nav="customers",
+            )
+        customers = await service.customers_for_export(user, filters)
+        if params.get("what") == "followups":
+            columns = export.FOLLOW_UP_COLUMNS
+            rows = export.table_rows(columns, await followups.for_export(customers))
+            title, name = _("Follow-ups"), "followups"
+        else:
+            columns = export.chosen_columns(params.getall("columns", []))
+            rows = export.table_rows(columns, customers)
+            title, name = label(filters.kind), filters.kind
+        return exports.download(file_type, title, name, [column.column() for column in columns], rows)
 
     # -- saved filter sets ----------------------------------------------------------------------------------
 

@@ -735,6 +735,42 @@ async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> Custo
     return _page(rows, counts, filters, page, results.total, facets=results.facets, facet_totals=results.group_totals)
 
 
+# The most rows one export writes: the whole database of a large company, in a file Excel still opens.
+EXPORT_LIMIT = 100_000
+
+
+async def customers_for_export(user: CurrentUser, filters: CustomerFilters) -> list[dict[str, Any]]:
+    """Every customer of the list view, in its order, at most EXPORT_LIMIT. A text query is answered by the search
+    index like the list's; while search is unreachable, by the database's name, company and phone match."""
+    ids: list[int] | None = None
+    if filters.q:
+        prepared = _index_filters(user, filters)
+        if prepared is None:
+            return []
+        groups, others = prepared
+        scope = " AND ".join(f"({part})" for part in [search_scope(user), *others] if part)
+        try:
+            ids = await search_engine.call(
+                search_query.customer_ids, filters.q, scope, groups, sort=_INDEX_SORTS[filters.sort], limit=EXPORT_LIMIT
+            )
+        except search_engine.Unavailable:
+            ids = None
+    query = Customer.select(*_DETAIL_COLUMNS)
+    if ids is not None:
+        if not ids:
+            return []
+        rows = await query.where(Customer.id.is_in(ids), visible_customers(user))
+        by_id = {row["id"]: row for row in rows}
+        return [by_id[customer_id] for customer_id in ids if customer_id in by_id]
+    column, ascending = SORTS[filters.sort]
+    return await (
+        query.where(*_page_clauses(user, filters), Customer.kind == filters.kind)
+        .order_by(column, ascending=ascending)
+        .order_by(Customer.id, ascending=ascending)
+        .limit(EXPORT_LIMIT)
+    )
+
+
 _DETAIL_COLUMNS = (
     Customer.all_columns(),
     Customer.owner.name.as_alias("owner_name"),
