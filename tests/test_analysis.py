@@ -35,9 +35,11 @@ from app.analysis import service
 from app.analysis.report import AnalysisFilters, View
 from app.analysis.tables import AdSpend
 from app.analysis.tiers import recompute_if_due, tier_settings
+from app.chat.tables import ChatVisitor, Conversation
 from app.core.tables import AuditLog, SearchOutbox
 from app.customers.service import FormErrors, refresh_revenue
 from app.customers.tables import Customer, Project
+from app.feedback.tables import Feedback
 from app.followups.tables import FollowUp
 from app.i18n import SHANGHAI
 from app.options.tables import OptionItem
@@ -423,6 +425,52 @@ async def test_conversion_per_staff_member_and_per_month(fixture: Fixture) -> No
     search, fair = (column.key for column in by_channel.columns[1:])
     assert (cohort[search], cohort[fair]) == (0.0, 0.5)
     assert all(row.cells[search] is None for row in by_channel.rows if row.cells["month"] != arrived)
+
+
+async def test_chat_and_feedback_count_visitors_but_never_a_deleted_customer(fixture: Fixture) -> None:
+    """Feedback and chats without a customer (a visitor's) count until a customer filter is set; a deleted
+    customer's never. 王芳 answers c1's chat in 60 s (rated 5) and a visitor's in 120 s; 李强 answers c6's in
+    30 s (rated 3); a chat of c5, then deleted, and a message left out of hours do not count."""
+    now, ids, people = fixture.now, fixture.ids, fixture.people
+    wang, li = people["wangfang"].account_id, people["liqiang"].account_id
+    started = now - timedelta(days=3)
+    chats = [
+        ("c1", wang, 60, 5, False),
+        (None, wang, 120, None, False),
+        ("c6", li, 30, 3, False),
+        ("c5", li, 10, 1, False),
+        ("c1", wang, None, None, True),
+    ]
+    for number, (customer, assignee, wait, rating, left) in enumerate(chats):
+        visitor = ChatVisitor(token_hash=f"{number:064d}", name=f"访客{number}")
+        await visitor.save()
+        await Conversation(
+            visitor=visitor.id,
+            customer=ids[customer] if customer else None,
+            assignee=assignee,
+            left_message=left,
+            started_at=started,
+            first_response_at=started + timedelta(seconds=wait) if wait is not None else None,
+            rating=rating,
+        ).save()
+    for customer, rating in [("c1", 5), ("c3", 4), (None, 2), ("c5", 1), ("c6", None)]:
+        await Feedback(
+            customer=ids[customer] if customer else None, rating=rating, content="评价", created_at=started
+        ).save()
+    await Customer.update({Customer.deleted_at: now}).where(Customer.id == ids["c5"])
+
+    view = await service.build_view("conversion", AnalysisFilters())
+    chat = rows_of(view, "chat", "staff")
+    assert (chat["王芳"]["chats"], chat["王芳"]["median_wait"], chat["王芳"]["ratings"]) == (2, 90, 1)
+    assert (chat["李强"]["chats"], chat["李强"]["mean_wait"], chat["李强"]["rating"]) == (1, 30, 3.0)
+    month = started.astimezone(SHANGHAI).strftime("%Y-%m")
+    feedback = rows_of(view, "feedback", "month")[month]
+    assert (feedback["ratings"], feedback["rating"]) == (3, (5 + 4 + 2) / 3)
+
+    # 王芳's customers only: the visitor's chat and feedback drop out with the filter.
+    mine = await service.build_view("conversion", AnalysisFilters(owner=str(wang)))
+    assert rows_of(mine, "chat", "staff")["王芳"]["chats"] == 1
+    assert rows_of(mine, "feedback", "month")[month]["ratings"] == 1
 
 
 # -- filters and links ----------------------------------------------------------------------------------------

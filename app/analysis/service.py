@@ -180,13 +180,16 @@ def _customers_where(filters: AnalysisFilters, *, cohort: bool = True) -> tuple[
     return " AND ".join(parts), args
 
 
-def _event_customers(filters: AnalysisFilters, column: str) -> tuple[str, list[Any]]:
-    """The condition on an event (chat, feedback) that may have no customer, joined as `c`: without customer
-    filters a visitor's event counts too, a deleted customer's never."""
+def _event_customers(filters: AnalysisFilters, column: str) -> tuple[str, str, list[Any]]:
+    """The join and the condition for an event (chat, feedback) that may have no customer: without customer
+    filters a visitor's event counts too, a deleted customer's never. Only customer filters join `customer c`;
+    otherwise the few deleted customers are left out by the index of deleted ones, instead of joining every
+    customer."""
     if _has_customer_filters(filters):
         where, args = _customers_where(filters, cohort=False)
-        return f"c.id IS NOT NULL AND {where}", args
-    return f"({column} IS NULL OR c.deleted_at IS NULL)", []
+        return f"JOIN customer c ON c.id = {column}", where, args
+    deleted = "SELECT id FROM customer WHERE deleted_at IS NOT NULL"
+    return "", f"({column} IS NULL OR {column} NOT IN ({deleted}))", []
 
 
 async def _raw(sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -1199,10 +1202,10 @@ def _weekly_table(filters: AnalysisFilters, context: _Context, counts: list[dict
 
 async def _chat_table(filters: AnalysisFilters, context: _Context) -> Table:
     start, end = _period(filters)
-    where, args = _event_customers(filters, "v.customer")
+    join, where, args = _event_customers(filters, "v.customer")
     rows = await _raw(
         f"SELECT v.assignee AS assignee, {_seconds('v.first_response_at')} - {_seconds('v.started_at')} AS wait, "  # noqa: S608
-        "v.rating AS rating FROM conversation v LEFT JOIN customer c ON c.id = v.customer "
+        f"v.rating AS rating FROM conversation v {join} "
         f"WHERE v.left_message = {{}} AND v.assignee IS NOT NULL AND v.started_at >= {{}} AND v.started_at < {{}} "
         f"AND {where}",
         False,
@@ -1254,12 +1257,12 @@ async def _chat_table(filters: AnalysisFilters, context: _Context) -> Table:
 
 async def _feedback_table(filters: AnalysisFilters) -> Table:
     start, end = _period(filters)
-    where, args = _event_customers(filters, "f.customer")
+    join, where, args = _event_customers(filters, "f.customer")
     found = {
         row["month"]: row
         for row in await _raw(
             f"SELECT {_month_of('f.created_at')} AS month, COUNT(*) AS n, AVG(f.rating) AS rating "  # noqa: S608
-            "FROM feedback f LEFT JOIN customer c ON c.id = f.customer WHERE f.deleted_at IS NULL "
+            f"FROM feedback f {join} WHERE f.deleted_at IS NULL "
             f"AND f.rating IS NOT NULL AND f.created_at >= {{}} AND f.created_at < {{}} AND {where} GROUP BY 1",
             _day_start(start),
             _day_start(end + timedelta(days=1)),
