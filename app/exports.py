@@ -22,7 +22,8 @@ from openpyxl.utils import get_column_letter
 from app.analysis.report import Column
 from app.i18n import SHANGHAI, local
 
-CSV_TYPE = "text/csv; charset=utf-8"
+# Litestar adds "; charset=utf-8" to a text type itself: naming it here too sent it twice.
+CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The file types a table downloads as, by extension.
 TYPES = {"csv": CSV_TYPE, "xlsx": XLSX_TYPE}

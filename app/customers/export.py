@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app import i18n
 from app.analysis.report import Column, ColumnKind
 from app.customers.service import FIELDS
 from app.i18n import _, format_datetime
-from app.labels import label
+from app.labels import label, option_label
 
 
 @dataclass(frozen=True)
@@ -30,11 +29,7 @@ class ExportColumn:
 
 
 def _option(name: str) -> Callable[[dict[str, Any]], str]:
-    def value(row: dict[str, Any]) -> str:
-        english = i18n.current_language() == "en" and row.get(f"{name}_label_en")
-        return english or row.get(f"{name}_label") or ""
-
-    return value
+    return lambda row: option_label(row, f"{name}_")
 
 
 def _field(name: str) -> ExportColumn:

@@ -117,30 +117,25 @@ def _shown(field: str, value: Any, accounts: dict[int, str], options: dict[int, 
     return str(value)
 
 
-class _Histories(dict[int, Prepared[Any]]):
-    """The history query per page length, its SQL generated once (see db.Prepared)."""
-
-    def __missing__(self, limit: int) -> Prepared[Any]:
-        self[limit] = Prepared(
-            lambda customer_id: (
-                AuditLog.select(AuditLog.all_columns(), AuditLog.actor.name.as_alias("actor_name"))
-                .where(AuditLog.customer_id == customer_id)
-                .order_by(AuditLog.at, ascending=False)
-                .order_by(AuditLog.id, ascending=False)
-                .limit(limit)
-                .output(load_json=True)
-            )
-        )
-        return self[limit]
+# How many changes the customer page shows.
+HISTORY_LENGTH = 50
+# Read on every customer page: its SQL is generated once (see db.Prepared).
+_HISTORY = Prepared(
+    lambda customer_id: (
+        AuditLog.select(AuditLog.all_columns(), AuditLog.actor.name.as_alias("actor_name"))
+        .where(AuditLog.customer_id == customer_id)
+        .order_by(AuditLog.at, ascending=False)
+        .order_by(AuditLog.id, ascending=False)
+        .limit(HISTORY_LENGTH)
+        .output(load_json=True)
+    )
+)
 
 
-_HISTORY = _Histories()
-
-
-async def history_of(customer_id: int, limit: int = 50) -> list[dict[str, Any]]:
+async def history_of(customer_id: int) -> list[dict[str, Any]]:
     """The customer's change history, newest first, including its contacts, projects, follow-ups and feedback.
     Each entry carries `what` (the action in words) and `changes`: (field label, old, new) as text."""
-    entries = await _HISTORY[limit](customer_id=customer_id)
+    entries = await _HISTORY(customer_id=customer_id)
     accounts, options = await _names(entries)
     for entry in entries:
         entry["what"] = action_label(entry["action"], entry["entity"])

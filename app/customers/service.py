@@ -31,7 +31,7 @@ from app.customers.tables import (
     Segment,
     Tier,
 )
-from app.db import Prepared, is_sqlite, transaction
+from app.db import Prepared, in_chunks, is_sqlite, transaction
 from app.followups.tables import FollowUp
 from app.i18n import SHANGHAI, _
 from app.options.service import valid_option_id
@@ -608,7 +608,10 @@ async def list_customers(user: CurrentUser, filters: CustomerFilters) -> Custome
 
 async def _list_from_database(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
     """A few index-only counts and one page query; no query per row."""
-    if len(_field_clauses(filters)) == 1 and not filters.activity:
+    # No filter on the customers but their owner (the first clause is always "not deleted"): the tallies hold
+    # the answer. Anything else is counted.
+    only_owner = len(_field_clauses(filters)) == 1 and not filters.activity
+    if only_owner:
         counts = await _tab_sizes(user, filters)
     else:
         counts = {kind.value: await _count(filters, user, kind.value) for kind in Kind}
@@ -701,15 +704,24 @@ def _index_filters(user: CurrentUser, filters: CustomerFilters) -> tuple[dict[st
     return groups, others
 
 
+def _index_scope(user: CurrentUser, filters: CustomerFilters) -> tuple[dict[str, str], str] | None:
+    """The filters as Meilisearch filter strings per facet group, and the user's scope with the filters that are
+    no group as one; None when the filters cannot match anything in the user's scope."""
+    prepared = _index_filters(user, filters)
+    if prepared is None:
+        return None
+    groups, others = prepared
+    return groups, " AND ".join(f"({part})" for part in [search_scope(user), *others] if part)
+
+
 async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
     """Meilisearch picks the page and counts; the rows themselves are read from the database by id, so what
     is shown is current and inside the scope even if the index lags a moment behind."""
-    prepared = _index_filters(user, filters)
+    prepared = _index_scope(user, filters)
     if prepared is None:
         return _page([], {kind.value: 0 for kind in Kind}, filters, 1, 0)
-    groups, others = prepared
+    groups, scope = prepared
     page = min(filters.page, max(1, math.ceil(1_000_000 / PAGE_SIZE)))
-    scope = " AND ".join(f"({part})" for part in [search_scope(user), *others] if part)
     results = await search_engine.call(
         search_query.customer_page,
         filters.q,
@@ -744,27 +756,26 @@ async def customers_for_export(user: CurrentUser, filters: CustomerFilters) -> l
     index like the list's; while search is unreachable, by the database's name, company and phone match."""
     ids: list[int] | None = None
     if filters.q:
-        prepared = _index_filters(user, filters)
+        prepared = _index_scope(user, filters)
         if prepared is None:
             return []
-        groups, others = prepared
-        scope = " AND ".join(f"({part})" for part in [search_scope(user), *others] if part)
+        groups, scope = prepared
         try:
             ids = await search_engine.call(
                 search_query.customer_ids, filters.q, scope, groups, sort=_INDEX_SORTS[filters.sort], limit=EXPORT_LIMIT
             )
         except search_engine.Unavailable:
             ids = None
-    query = Customer.select(*_DETAIL_COLUMNS)
     if ids is not None:
-        if not ids:
-            return []
-        rows = await query.where(Customer.id.is_in(ids), visible_customers(user))
-        by_id = {row["id"]: row for row in rows}
+        by_id: dict[int, dict[str, Any]] = {}
+        for chunk in in_chunks(ids):
+            for row in await Customer.select(*_DETAIL_COLUMNS).where(Customer.id.is_in(chunk), visible_customers(user)):
+                by_id[row["id"]] = row
         return [by_id[customer_id] for customer_id in ids if customer_id in by_id]
     column, ascending = SORTS[filters.sort]
     return await (
-        query.where(*_page_clauses(user, filters), Customer.kind == filters.kind)
+        Customer.select(*_DETAIL_COLUMNS)
+        .where(*_page_clauses(user, filters), Customer.kind == filters.kind)
         .order_by(column, ascending=ascending)
         .order_by(Customer.id, ascending=ascending)
         .limit(EXPORT_LIMIT)
@@ -796,7 +807,7 @@ async def get_customer(user: CurrentUser, customer_id: int, *, deleted: bool = F
     return row
 
 
-BOTH = (True, False)
+_BOTH = (True, False)
 
 
 def _customer_query(supervisor: bool, deleted: bool) -> Prepared[Any]:
@@ -810,7 +821,7 @@ def _customer_query(supervisor: bool, deleted: bool) -> Prepared[Any]:
 
 
 # The customer page's reads: their SQL is generated once (see db.Prepared).
-_CUSTOMER = {(supervisor, deleted): _customer_query(supervisor, deleted) for supervisor in BOTH for deleted in BOTH}
+_CUSTOMER = {(supervisor, deleted): _customer_query(supervisor, deleted) for supervisor in _BOTH for deleted in _BOTH}
 _CONTACTS = Prepared(
     lambda customer_id: (
         Contact.select()

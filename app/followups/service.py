@@ -12,7 +12,7 @@ from app.core import service as core
 from app.customers import normalize
 from app.customers.service import FormErrors, NotVisible, check_visible, contacts_of, refresh_contact_dates
 from app.customers.tables import Contact, Customer
-from app.db import MAX_ID, Prepared, transaction
+from app.db import MAX_ID, Prepared, in_chunks, transaction
 from app.followups.tables import FollowUp
 from app.i18n import SHANGHAI, _, local
 from app.options.service import options, valid_option_id
@@ -81,19 +81,14 @@ async def _timeline_of(user: CurrentUser, customer_id: int) -> list[dict[str, An
     return rows
 
 
-# Ids per query when reading the follow-ups of many customers: well under both engines' limit of parameters.
-_IDS_PER_QUERY = 5000
-
-
 async def for_export(customers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The live follow-ups of these customers (already read in the user's scope), newest first, each with its
     customer's name."""
     names = {customer["id"]: customer["name"] for customer in customers}
-    ids = list(names)
     rows: list[dict[str, Any]] = []
-    for start in range(0, len(ids), _IDS_PER_QUERY):
+    for ids in in_chunks(list(names)):
         rows += await FollowUp.select(*_TIMELINE_COLUMNS).where(
-            FollowUp.customer.is_in(ids[start : start + _IDS_PER_QUERY]), FollowUp.deleted_at.is_null()
+            FollowUp.customer.is_in(ids), FollowUp.deleted_at.is_null()
         )
     for row in rows:
         row["customer_name"] = names[row["customer"]]
