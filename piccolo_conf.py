@@ -46,5 +46,7 @@ APP_REGISTRY = AppRegistry(
         "app.feedback.piccolo_app",
         "app.chat.piccolo_app",
         "app.analysis.piccolo_app",
+        "app.duplicates.piccolo_app",
+        "app.imports.piccolo_app",
     ]
 )

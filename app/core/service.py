@@ -57,3 +57,33 @@ async def record(
     jobs = jobs_for_change(entity, entity_id, customer_id)
     if jobs:
         await SearchOutbox.insert(*(SearchOutbox(entity=name, entity_id=record_id) for name, record_id in jobs))
+
+
+async def record_many(
+    *, actor_id: int | None, entity: str, action: str, changes: list[tuple[int, dict[str, Any]]]
+) -> None:
+    """`record` for many records of one entity at once (a spreadsheet import, its undo): one statement for the
+    audit rows and one for the outbox rows. `changes` holds (entity id, field-level diff); the entity is a
+    customer, so each is its own customer_id."""
+    if not changes:
+        return
+    await AuditLog.insert(
+        *(
+            AuditLog(
+                actor=actor_id,
+                entity=entity,
+                entity_id=entity_id,
+                customer_id=entity_id if entity == "customer" else None,
+                action=action,
+                diff=diff_,
+            )
+            for entity_id, diff_ in changes
+        )
+    )
+    jobs = [
+        job
+        for entity_id, _ in changes
+        for job in jobs_for_change(entity, entity_id, entity_id if entity == "customer" else None)
+    ]
+    if jobs:
+        await SearchOutbox.insert(*(SearchOutbox(entity=name, entity_id=record_id) for name, record_id in jobs))

@@ -1,0 +1,304 @@
+"""Reading an uploaded spreadsheet safely: CSV in whatever encoding Chinese offices save it, or XLSX; the header
+row and the data rows as text. Anything that is not a customer list Kehu can read is refused with a message
+(FileRejected) before a single row is imported."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from charset_normalizer import from_bytes
+
+from app.customers.normalize import clean_text
+from app.i18n import _
+
+# What one upload may hold. 100,000 rows of a customer list are about 15 MB as CSV and 8 MB as XLSX.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_ROWS = 100_000
+MAX_COLUMNS = 200
+# Excel's own limit for a cell; a longer one is no hand-made customer list.
+MAX_CELL = 32_767
+# An XLSX is a zip of XML: real workbooks unpack to 5–20 times their size. A zip bomb unpacks to thousands.
+MAX_UNPACKED_BYTES = 600 * 1024 * 1024
+MAX_PACK_RATIO = 200
+# Merged cells are filled from their top-left cell; more merged cells than this is no customer list either.
+MAX_MERGED_CELLS = 1_000_000
+# How far down the header row may be: offices put a title and a date above it.
+HEADER_SEARCH_ROWS = 10
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
+
+
+class FileRejected(ValueError):
+    """The file cannot be imported; the message says why, in the user's words."""
+
+
+@dataclass
+class Sheet:
+    """A spreadsheet's header and data rows as text; `rows` holds (row number as the spreadsheet shows it,
+    cells), empty rows left out."""
+
+    file_type: str
+    headers: list[str]
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    encoding: str = ""
+
+
+def file_type_of(content: bytes) -> str:
+    """'xlsx' or 'csv' by what the file is, whatever its name says; FileRejected for anything else."""
+    if not content.strip():
+        raise FileRejected(_("The file is empty."))
+    if content.startswith(_OLE_MAGIC):
+        raise FileRejected(_("This is an old Excel file (.xls). Save it as .xlsx or CSV in Excel and upload it again."))
+    if content.startswith(_ZIP_MAGIC):
+        return "xlsx"
+    head = content[:65536]
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FileRejected(_("This is not a spreadsheet. Upload an Excel file (.xlsx) or a CSV file."))
+    return "csv"
+
+
+def read(content: bytes, *, limit: int | None = None) -> Sheet:
+    """The sheet of an uploaded file: all of it, or the header and the first `limit` data rows (the preview)."""
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise FileRejected(_("The file is larger than %(n)s MB.", n=MAX_UPLOAD_BYTES // (1024 * 1024)))
+    kind = file_type_of(content)
+    if kind == "xlsx":
+        return _take(kind, _xlsx_rows(content), limit)
+    text, encoding = decode(content)
+    sheet = _take(kind, _csv_rows(text), limit)
+    sheet.encoding = encoding
+    return sheet
+
+
+def decode(content: bytes) -> tuple[str, str]:
+    """The text of a CSV file and the encoding it was in: UTF-8 (with or without a byte order mark), UTF-16 with
+    one, GB18030 (which includes GBK and GB2312, what Excel on a Chinese Windows saves), else what
+    charset-normalizer recognises."""
+    utf16 = content.startswith((b"\xff\xfe", b"\xfe\xff"))
+    candidates = ["utf-16"] if utf16 else ["utf-8-sig", "gb18030"]
+    for encoding in candidates:
+        try:
+            return content.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    guess = from_bytes(content[:1_000_000]).best()
+    if guess is not None:
+        try:
+            return content.decode(guess.encoding), guess.encoding
+        except (UnicodeDecodeError, LookupError):
+            pass
+    raise FileRejected(_("The file's characters could not be read. Save it as CSV UTF-8 or as .xlsx in Excel."))
+
+
+def _take(kind: str, rows: Iterator[tuple[int, list[str]]], limit: int | None) -> Sheet:
+    headers: list[str] | None = None
+    # Rows above the header: the header is the first row naming two columns or more among the first few (a
+    # title and a date often stand above it); a file of one column has its header in its first row.
+    above: list[tuple[int, list[str]]] = []
+    data: list[tuple[int, list[str]]] = []
+    for number, cells in rows:
+        while cells and not cells[-1]:
+            cells.pop()
+        if not cells:
+            continue
+        if len(cells) > MAX_COLUMNS:
+            raise FileRejected(
+                _("The file has more than %(n)s columns; a customer list needs far fewer.", n=MAX_COLUMNS)
+            )
+        if headers is None:
+            if len({cell for cell in cells if cell}) < 2 and len(above) < HEADER_SEARCH_ROWS:
+                above.append((number, cells))
+                continue
+            if len({cell for cell in cells if cell}) < 2:
+                headers, data = _header(above[0][1]), [*above[1:], (number, cells)]
+            else:
+                headers = _header(cells)
+            continue
+        if len(data) >= MAX_ROWS:
+            raise FileRejected(_("The file has more than %(n)s rows. Split it into smaller files.", n=f"{MAX_ROWS:,}"))
+        data.append((number, cells))
+        if limit is not None and len(data) >= limit:
+            break
+    if headers is None and above:
+        headers, data = _header(above[0][1]), above[1:]
+    if headers is None:
+        raise FileRejected(_("The file is empty."))
+    if not data:
+        raise FileRejected(_("The file has a header row but no customers under it."))
+    return Sheet(kind, headers, data[:limit] if limit is not None else data)
+
+
+def _header(cells: list[str]) -> list[str]:
+    return [clean_text(cell) or _("Column %(n)s", n=index + 1) for index, cell in enumerate(cells)]
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        # A mobile number typed into Excel is stored as the number 13812345678.0.
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    text = str(value)
+    if len(text) > MAX_CELL:
+        raise FileRejected(
+            _("A cell holds more than %(n)s characters; this is not a customer list.", n=f"{MAX_CELL:,}")
+        )
+    return text.strip()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CSV
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    sample = text[:20_000]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    previous = csv.field_size_limit()
+    csv.field_size_limit(MAX_CELL)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        try:
+            for cells in reader:
+                yield reader.line_num, [_cell_text(cell) for cell in cells]
+        except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                raise FileRejected(
+                    _("A cell holds more than %(n)s characters; this is not a customer list.", n=f"{MAX_CELL:,}")
+                ) from None
+            raise FileRejected(_("The CSV file is malformed near line %(n)s.", n=reader.line_num)) from None
+    finally:
+        csv.field_size_limit(previous)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# XLSX
+
+
+def check_zip(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb before openpyxl unpacks anything: the sizes a zip declares bound what zipfile will
+    unpack (it stops at the declared size), so the declared sizes and ratios are what to check."""
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        packed = max(info.compress_size, 1)
+        if info.file_size > 1024 * 1024 and info.file_size / packed > MAX_PACK_RATIO:
+            raise FileRejected(_("The file unpacks to far more than it holds (a zip bomb?); it is not imported."))
+    if total > MAX_UNPACKED_BYTES:
+        raise FileRejected(_("The file unpacks to far more than it holds (a zip bomb?); it is not imported."))
+    if "xl/workbook.xml" not in archive.namelist():
+        raise FileRejected(_("This is not an Excel workbook. Upload an Excel file (.xlsx) or a CSV file."))
+
+
+def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int, int, int, int]]:
+    """The merged cells of a sheet as (first row, first column, last row, last column), read from its XML (a
+    read-only openpyxl worksheet does not tell them)."""
+    from openpyxl.utils import column_index_from_string
+
+    ranges = []
+    cells = 0
+    tail = b""
+    with archive.open(sheet_path) as stream:
+        while chunk := stream.read(1024 * 1024):
+            block = tail + chunk
+            for match in _MERGE.finditer(block):
+                first_col, first_row, last_col, last_row = match.groups()
+                merged = (
+                    int(first_row),
+                    column_index_from_string(first_col.decode()),
+                    int(last_row),
+                    column_index_from_string(last_col.decode()),
+                )
+                cells += (merged[2] - merged[0] + 1) * (merged[3] - merged[1] + 1)
+                if cells > MAX_MERGED_CELLS:
+                    raise FileRejected(_("The file has too many merged cells to be a customer list."))
+                ranges.append(merged)
+            # A tag cut in two by the chunk boundary is found whole in the next block.
+            cut = block.rfind(b"<")
+            tail = block[cut:] if cut >= 0 and len(block) - cut < 200 else b""
+    return sorted(set(ranges))
+
+
+def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
+    from openpyxl import load_workbook
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except (zipfile.BadZipFile, ValueError):
+        raise FileRejected(_("This is not a spreadsheet. Upload an Excel file (.xlsx) or a CSV file.")) from None
+    with archive:
+        check_zip(archive)
+        try:
+            # Formulas are read as formulas (not their last result), so they can be refused row by row instead of
+            # imported as the text or the empty value Kehu would otherwise see.
+            workbook = load_workbook(archive.fp, read_only=True, data_only=False)  # type: ignore[arg-type]
+        except Exception:  # openpyxl raises anything from KeyError to XML errors for a broken file
+            raise FileRejected(_("The Excel file is damaged or not a workbook; open and save it in Excel.")) from None
+        try:
+            sheet = workbook.worksheets[0]
+            merged = _merged_ranges(archive, sheet._worksheet_path)  # type: ignore[union-attr]
+            yield from _filled(_sheet_rows(sheet), merged)
+        except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as error:
+            if isinstance(error, FileRejected):
+                raise
+            raise FileRejected(_("The Excel file is damaged or not a workbook; open and save it in Excel.")) from None
+        finally:
+            workbook.close()
+
+
+def _sheet_rows(sheet: object) -> Iterator[tuple[int, list[str]]]:
+    for row in sheet.iter_rows():  # type: ignore[attr-defined]
+        number = None
+        cells: list[str] = []
+        for cell in row:
+            if getattr(cell, "row", None) is not None:
+                number = cell.row
+            cells.append(_cell_text(cell.value))
+            if len(cells) > MAX_COLUMNS and any(cells[MAX_COLUMNS:]):
+                raise FileRejected(
+                    _("The file has more than %(n)s columns; a customer list needs far fewer.", n=MAX_COLUMNS)
+                )
+        if number is not None:
+            yield number, cells[: MAX_COLUMNS + 1]
+
+
+def _filled(
+    rows: Iterator[tuple[int, list[str]]], merged: list[tuple[int, int, int, int]]
+) -> Iterator[tuple[int, list[str]]]:
+    """Every cell of a merged range gets the range's value, as the person who merged them meant: a province
+    merged over ten rows is the province of all ten."""
+    if not merged:
+        yield from rows
+        return
+    pending = list(merged)
+    active: list[tuple[tuple[int, int, int, int], str]] = []
+    for number, cells in rows:
+        while pending and pending[0][0] <= number:
+            ranged = pending.pop(0)
+            if ranged[0] == number:
+                index = ranged[1] - 1
+                active.append((ranged, cells[index] if index < len(cells) else ""))
+        active = [(ranged, value) for ranged, value in active if ranged[2] >= number]
+        for (_first_row, first_col, _last_row, last_col), value in active:
+            if last_col > len(cells):
+                cells.extend([""] * (min(last_col, MAX_COLUMNS + 1) - len(cells)))
+            for index in range(first_col - 1, min(last_col, len(cells))):
+                cells[index] = value
+        yield number, cells

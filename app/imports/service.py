@@ -1,0 +1,1001 @@
+"""Spreadsheet import: upload and preview, column mapping (guessed from the headers, or a saved template), the
+background run that validates every row with the customer form's rules, finds duplicates with the duplicate
+warning's normalisation and writes in chunks, and the undo of a whole batch.
+
+A batch is never half done: every chunk commits its customers, their audit and outbox rows and the batch's
+progress in one transaction, so a worker that dies between chunks leaves a batch that the next worker resumes
+from where it stopped (and that can be undone at any point, since every write is recorded)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from app.accounts.service import CurrentUser
+from app.accounts.tables import Account
+from app.core import service as core
+from app.customers import normalize
+from app.customers.service import FIELDS, FormErrors, NotVisible, clean_field
+from app.customers.tables import Contact, Customer, Kind, Origin
+from app.db import in_chunks, transaction
+from app.i18n import _
+from app.imports import reader
+from app.imports.tables import ImportBatch, ImportFile, ImportIssue, ImportRecord, ImportTemplate, Policy, Status
+from app.options.tables import OptionItem, OptionKind
+
+log = logging.getLogger("kehu.imports")
+
+# Rows per transaction: large enough that a 100,000-row file is 200 commits, small enough that the web requests
+# waiting for SQLite's write lock between two chunks wait a fraction of a second.
+CHUNK = 500
+PREVIEW_ROWS = 8
+# A running batch whose worker has not been heard of for this long is taken over by another (or the restarted)
+# worker. Heartbeats come every HEARTBEAT seconds while a batch runs, reading the file included.
+STALE_AFTER = timedelta(seconds=120)
+HEARTBEAT = 20
+POLL_SECONDS = 2.0
+TEMPLATE_NAME_LENGTH = 60
+
+# The customer fields a column can go to, in the order they are checked (a province before its city).
+IMPORTABLE = [
+    "name",
+    "company",
+    "title",
+    "mobile",
+    "phone",
+    "email",
+    "wechat",
+    "province",
+    "city",
+    "address",
+    "industry",
+    "source_channel",
+    "budget_band",
+    "needs",
+    "characteristics",
+    "consumption_habits",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+]
+
+# Header names as people write them, per field; compared with punctuation, spaces and case removed. Exact
+# names first; then a header containing one of the longer Chinese names (e.g. "客户手机号码").
+ALIASES: dict[str, list[str]] = {
+    "name": [
+        "客户名称",
+        "客户名",
+        "客户",
+        "姓名",
+        "名称",
+        "名字",
+        "单位名称",
+        "单位",
+        "企业名称",
+        "客户姓名",
+        "name",
+        "customer",
+        "customername",
+        "fullname",
+        "clientname",
+    ],
+    "company": [
+        "公司",
+        "公司名称",
+        "所在公司",
+        "工作单位",
+        "所属公司",
+        "company",
+        "companyname",
+        "organization",
+        "organisation",
+        "employer",
+    ],
+    "title": ["职务", "职位", "头衔", "title", "position", "jobtitle"],
+    "mobile": [
+        "手机",
+        "手机号",
+        "手机号码",
+        "移动电话",
+        "联系电话",
+        "联系方式",
+        "mobile",
+        "mobilephone",
+        "cellphone",
+        "cell",
+        "mobileno",
+    ],
+    "phone": [
+        "电话",
+        "座机",
+        "固定电话",
+        "办公电话",
+        "固话",
+        "电话号码",
+        "tel",
+        "telephone",
+        "phone",
+        "landline",
+        "officephone",
+    ],
+    "email": ["邮箱", "电子邮箱", "电子邮件", "邮件", "邮箱地址", "email", "e-mail", "mail", "emailaddress"],
+    "wechat": ["微信", "微信号", "wechat", "weixin", "wechatid", "wx"],
+    "province": ["省份", "省", "所在省份", "省区", "province", "state"],
+    "city": ["城市", "市", "所在城市", "地市", "city"],
+    "address": ["地址", "详细地址", "联系地址", "通讯地址", "公司地址", "单位地址", "address"],
+    "source_channel": ["来源", "客户来源", "来源渠道", "渠道", "source", "channel", "sourcechannel", "leadsource"],
+    "industry": ["行业", "所属行业", "行业类别", "industry", "sector"],
+    "budget_band": ["预算", "预算范围", "价格承受能力", "budget", "budgetband"],
+    "needs": ["需求", "客户需求", "需求描述", "needs", "need", "requirements", "requirement"],
+    "characteristics": [
+        "备注",
+        "特征",
+        "说明",
+        "标签",
+        "客户特征",
+        "notes",
+        "note",
+        "remarks",
+        "remark",
+        "tags",
+        "memo",
+        "comments",
+    ],
+    "consumption_habits": ["消费习惯", "consumptionhabits"],
+    "utm_source": ["utmsource"],
+    "utm_medium": ["utmmedium"],
+    "utm_campaign": ["utmcampaign", "campaign", "活动"],
+}
+_STRIP = str.maketrans("", "", " _-.:：*()（）[]【】/\\")
+
+
+def _header_key(header: str) -> str:
+    return normalize.clean_text(header).lower().translate(_STRIP)
+
+
+def guess_mapping(headers: list[str]) -> list[str]:
+    """For each column the customer field its header names, or "" — each field taken by one column at most."""
+    keys = [_header_key(header) for header in headers]
+    mapping = [""] * len(headers)
+    taken: set[str] = set()
+    exact = {alias.translate(_STRIP): name for name, aliases in ALIASES.items() for alias in aliases}
+    for index, key in enumerate(keys):
+        name = exact.get(key)
+        if name and name not in taken:
+            mapping[index] = name
+            taken.add(name)
+    for index, key in enumerate(keys):
+        if mapping[index]:
+            continue
+        for name, aliases in ALIASES.items():
+            if name in taken:
+                continue
+            if any(len(alias) >= 2 and not alias.isascii() and alias in key for alias in aliases):
+                mapping[index] = name
+                taken.add(name)
+                break
+    # A list of organisations names them under 公司 with no other name column: that is the customer's name.
+    if "name" not in taken and "company" in taken:
+        mapping[mapping.index("company")] = "name"
+    return mapping
+
+
+def mapping_from_template(headers: list[str], template: dict[str, str]) -> list[str]:
+    """A saved template's mapping applied to this file's headers; headers it does not name keep the guess."""
+    by_key = {_header_key(header): name for header, name in template.items() if name in IMPORTABLE or name == ""}
+    guessed = guess_mapping(headers)
+    mapping = [by_key.get(_header_key(header), guessed[index]) for index, header in enumerate(headers)]
+    seen: set[str] = set()
+    for index, name in enumerate(mapping):
+        if name and name in seen:
+            mapping[index] = ""
+        seen.add(name)
+    return mapping
+
+
+def field_choices() -> list[tuple[str, str]]:
+    return [(name, FIELDS[name].label()) for name in IMPORTABLE]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading batches
+
+
+def _visible_batches(user: CurrentUser) -> Any:
+    """Supervisors see every import; staff see their own."""
+    if user.is_supervisor:
+        return ImportBatch.id > 0
+    return ImportBatch.created_by == user.account_id
+
+
+_BATCH_COLUMNS = (
+    ImportBatch.all_columns(exclude=[ImportBatch.preview]),
+    ImportBatch.created_by.name.as_alias("created_by_name"),
+    ImportBatch.owner.name.as_alias("owner_name"),
+    ImportBatch.source_channel.label.as_alias("source_channel_label"),
+    ImportBatch.source_channel.label_en.as_alias("source_channel_label_en"),
+)
+
+
+async def list_batches(user: CurrentUser, limit: int = 50) -> list[dict[str, Any]]:
+    return (
+        await ImportBatch.select(*_BATCH_COLUMNS)
+        .where(_visible_batches(user), ImportBatch.status != Status.draft)
+        .order_by(ImportBatch.id, ascending=False)
+        .limit(limit)
+        .output(load_json=True)
+    )
+
+
+async def get_batch(user: CurrentUser, batch_id: int) -> dict[str, Any]:
+    row = (
+        await ImportBatch.select(*_BATCH_COLUMNS, ImportBatch.preview)
+        .where(ImportBatch.id == batch_id, _visible_batches(user))
+        .output(load_json=True)
+        .first()
+    )
+    if row is None:
+        raise NotVisible(batch_id)
+    row["progress"] = progress_of(row)
+    return row
+
+
+def progress_of(batch: dict[str, Any]) -> int:
+    """Per cent done, for the progress bar."""
+    if batch["status"] in (Status.done, Status.undone):
+        return 100
+    if not batch["valid_rows"]:
+        return 0
+    return min(100, batch["rows_done"] * 100 // batch["valid_rows"])
+
+
+ISSUES_SHOWN = 200
+
+
+async def issues_of(batch_id: int, limit: int | None = ISSUES_SHOWN) -> list[dict[str, Any]]:
+    query = (
+        ImportIssue.select(ImportIssue.row_number, ImportIssue.column, ImportIssue.value, ImportIssue.reason)
+        .where(ImportIssue.batch == batch_id)
+        .order_by(ImportIssue.row_number)
+        .order_by(ImportIssue.id)
+    )
+    return await (query.limit(limit) if limit else query)
+
+
+async def issue_count(batch_id: int) -> int:
+    return await ImportIssue.count().where(ImportIssue.batch == batch_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Upload and mapping
+
+
+async def upload(user: CurrentUser, file_name: str, content: bytes) -> int:
+    """Keep an uploaded file as a draft batch with its header, first rows and guessed mapping. Raises
+    reader.FileRejected with the reason when it cannot be imported."""
+    sheet = await asyncio.to_thread(reader.read, content, limit=PREVIEW_ROWS)
+    file_name = normalize.clean_text(file_name)[:200] or "import"
+    async with transaction():
+        batch = ImportBatch(
+            created_by=user.account_id,
+            file_name=file_name,
+            file_type=sheet.file_type,
+            headers=sheet.headers,
+            mapping=guess_mapping(sheet.headers),
+            preview=[[number, cells] for number, cells in sheet.rows],
+            owner=user.account_id,
+            status=Status.draft,
+        )
+        await batch.save()
+        await ImportFile.insert(ImportFile(batch=batch.id, content=content))
+    return batch.id
+
+
+@dataclass
+class Settings:
+    """What the mapping form chose, cleaned."""
+
+    mapping: list[str]
+    origin: str
+    source_channel: int | None
+    owner: int | None
+    policy: str
+    template_name: str = ""
+
+
+async def clean_settings(user: CurrentUser, headers: list[str], data: dict[str, str]) -> Settings:
+    """The mapping form's choices, or FormErrors with a message per field ("mapping" for the columns)."""
+    errors: dict[str, str] = {}
+    mapping = []
+    for index in range(len(headers)):
+        name = data.get(f"column-{index}", "")
+        mapping.append(name if name in IMPORTABLE else "")
+    doubled = sorted({name for name in mapping if name and mapping.count(name) > 1})
+    if doubled:
+        errors["mapping"] = _(
+            "Each field takes one column; %(fields)s is chosen more than once.",
+            fields="、".join(FIELDS[name].label() for name in doubled),
+        )
+    elif "name" not in mapping:
+        errors["mapping"] = _("Choose the column that holds the customer's name.")
+    origin = data.get("origin", Origin.external.value)
+    if origin not in {item.value for item in Origin}:
+        errors["origin"] = _("Choose own or external data.")
+    channel: int | None = None
+    raw_channel = data.get("source_channel", "").strip()
+    if raw_channel:
+        if not raw_channel.isdigit() or len(raw_channel) > 9:
+            errors["source_channel"] = _("Choose an entry from the list.")
+        else:
+            channel = int(raw_channel)
+            if not await OptionItem.exists().where(
+                OptionItem.id == channel,
+                OptionItem.kind == OptionKind.source_channel.value,
+                OptionItem.active.eq(True),
+            ):
+                errors["source_channel"] = _("Choose an entry from the list.")
+    owner: int | None = user.account_id
+    raw_owner = data.get("owner", "").strip()
+    if raw_owner == "pool":
+        owner = None
+    elif raw_owner and raw_owner != str(user.account_id):
+        if not user.is_supervisor:
+            errors["owner"] = _("Staff import customers for themselves or into the public pool.")
+        elif not raw_owner.isdigit() or len(raw_owner) > 9:
+            errors["owner"] = _("Choose an active staff member.")
+        else:
+            owner = int(raw_owner)
+            if not await Account.exists().where(Account.id == owner, Account.user.active.eq(True)):
+                errors["owner"] = _("Choose an active staff member.")
+    policy = data.get("policy", Policy.skip.value)
+    if policy not in {item.value for item in Policy}:
+        errors["policy"] = _("Choose what to do with customers already in Kehu.")
+    template_name = normalize.clean_text(data.get("template_name", ""))
+    if len(template_name) > TEMPLATE_NAME_LENGTH:
+        errors["template_name"] = _("At most %(n)s characters.", n=TEMPLATE_NAME_LENGTH)
+    if errors:
+        raise FormErrors(errors)
+    return Settings(mapping, origin, channel, owner, policy, template_name)
+
+
+async def start(user: CurrentUser, batch_id: int, data: dict[str, str]) -> None:
+    """Confirm a draft batch's mapping and settings and hand it to the worker. Raises NotVisible or FormErrors."""
+    batch = await get_batch(user, batch_id)
+    if batch["status"] != Status.draft:
+        raise FormErrors({"mapping": _("This import has already started.")})
+    settings = await clean_settings(user, batch["headers"], data)
+    async with transaction():
+        updated = (
+            await ImportBatch.update(
+                {
+                    ImportBatch.mapping: settings.mapping,
+                    ImportBatch.origin: settings.origin,
+                    ImportBatch.source_channel: settings.source_channel,
+                    ImportBatch.owner: settings.owner,
+                    ImportBatch.policy: settings.policy,
+                    ImportBatch.status: Status.queued,
+                }
+            )
+            .where(ImportBatch.id == batch_id, ImportBatch.status == Status.draft)
+            .returning(ImportBatch.id)
+        )
+        if not updated:
+            raise FormErrors({"mapping": _("This import has already started.")})
+        if settings.template_name:
+            await _save_template(user, settings.template_name, batch["headers"], settings.mapping)
+
+
+async def templates() -> list[dict[str, Any]]:
+    """The saved mappings, everyone's: one person sets up the layout of the exhibition list, all use it."""
+    return (
+        await ImportTemplate.select(
+            ImportTemplate.id, ImportTemplate.name, ImportTemplate.mapping, ImportTemplate.owner.name.as_alias("by")
+        )
+        .order_by(ImportTemplate.name)
+        .output(load_json=True)
+    )
+
+
+async def template_mapping(template_id: int) -> dict[str, str] | None:
+    row = (
+        await ImportTemplate.select(ImportTemplate.mapping)
+        .where(ImportTemplate.id == template_id)
+        .output(load_json=True)
+        .first()
+    )
+    return row["mapping"] if row else None
+
+
+async def template_by_name(name: str) -> dict[str, str] | None:
+    row = (
+        await ImportTemplate.select(ImportTemplate.mapping)
+        .where(ImportTemplate.name == name)
+        .output(load_json=True)
+        .first()
+    )
+    return row["mapping"] if row else None
+
+
+async def _save_template(user: CurrentUser, name: str, headers: list[str], mapping: list[str]) -> None:
+    """Under the user's own name a template of the same name is replaced; call inside a transaction."""
+    by_header = {header: field_name for header, field_name in zip(headers, mapping, strict=True)}
+    existing = (
+        await ImportTemplate.select(ImportTemplate.id)
+        .where(ImportTemplate.owner == user.account_id, ImportTemplate.name == name)
+        .first()
+    )
+    if existing:
+        await ImportTemplate.update({ImportTemplate.mapping: by_header}).where(ImportTemplate.id == existing["id"])
+    else:
+        await ImportTemplate.insert(ImportTemplate(name=name, owner=user.account_id, mapping=by_header))
+
+
+async def delete_template(user: CurrentUser, template_id: int) -> None:
+    """The template's author or a supervisor removes it; anyone else gets NotVisible."""
+    async with transaction():
+        row = await ImportTemplate.select(ImportTemplate.owner).where(ImportTemplate.id == template_id).first()
+        if row is None or not (user.is_supervisor or row["owner"] == user.account_id):
+            raise NotVisible(template_id)
+        await ImportTemplate.delete().where(ImportTemplate.id == template_id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checking rows
+
+
+@dataclass
+class Row:
+    """A valid row: its number in the spreadsheet, the values to store and the keys it is matched by."""
+
+    number: int
+    values: dict[str, Any]
+    keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Issue:
+    number: int
+    column: str
+    value: str
+    reason: str
+
+
+async def _option_lookup() -> dict[str, dict[str, int]]:
+    """Per option list, its active entries by label (Chinese or English, any case)."""
+    lookup: dict[str, dict[str, int]] = {kind.value: {} for kind in OptionKind}
+    for row in await OptionItem.select().where(OptionItem.active.eq(True)):
+        for text in (row["label"], row["label_en"]):
+            if text:
+                lookup[row["kind"]].setdefault(normalize.clean_text(text).lower(), row["id"])
+    return lookup
+
+
+def _is_landline(raw: str) -> bool:
+    return 7 <= len(normalize.phone_digits(raw)) <= 20
+
+
+async def check_row(
+    number: int, cells: list[str], headers: list[str], mapping: list[str], options: dict[str, dict[str, int]]
+) -> tuple[Row | None, list[Issue]]:
+    """One row through the new-customer form's rules (app.customers.service.clean_field)."""
+    raw: dict[str, tuple[str, str]] = {}
+    for index, name in enumerate(mapping):
+        if name:
+            raw[name] = (headers[index], cells[index] if index < len(cells) else "")
+    values: dict[str, Any] = {}
+    issues: list[Issue] = []
+    for name in IMPORTABLE:
+        if name not in raw:
+            continue
+        header, text = raw[name]
+        if text.startswith("="):
+            issues.append(
+                Issue(
+                    number, header, text, _("A formula, not a value: in Excel, copy the column and paste it as values.")
+                )
+            )
+            continue
+        spec = FIELDS[name]
+        if spec.option_kind is not None:
+            key = normalize.clean_text(text).lower()
+            if not key:
+                continue
+            option_id = options[spec.option_kind.value].get(key)
+            if option_id is None:
+                issues.append(
+                    Issue(
+                        number, header, text, _("Not an entry of the list; an admin can add it under Administration.")
+                    )
+                )
+            else:
+                values[name] = option_id
+            continue
+        try:
+            value = await clean_field(name, text, province=values.get("province", ""))
+        except ValueError as error:
+            # A landline in the mobile column (联系电话 holds either) goes to the landline field.
+            if name == "mobile" and not raw.get("phone", ("", ""))[1] and _is_landline(text):
+                values["phone"] = normalize.clean_text(text)
+                continue
+            issues.append(Issue(number, header, text, str(error)))
+            continue
+        if value not in ("", None) or name not in values:
+            values[name] = value
+    if "name" not in values and not any(issue.column == raw["name"][0] for issue in issues):
+        issues.append(Issue(number, raw["name"][0], "", _("This field is required.")))
+    if issues:
+        return None, issues
+    values["name_key"] = normalize.name_key(values["name"])
+    return Row(number, values, _keys(values)), []
+
+
+def _keys(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a row is matched by, as the duplicate warning matches: mobile, email, WeChat, name without legal
+    form and place."""
+    keys = []
+    for name in ("mobile", "email", "wechat"):
+        if values.get(name):
+            keys.append((name, values[name]))
+    if len(values.get("name_key", "")) >= 2:
+        keys.append(("name_key", values["name_key"]))
+    return keys
+
+
+_KEY_REASONS: dict[str, Callable[[], str]] = {
+    "mobile": lambda: _("same mobile"),
+    "contact_mobile": lambda: _("same mobile as a contact"),
+    "email": lambda: _("same email"),
+    "wechat": lambda: _("same WeChat"),
+    "name_key": lambda: _("similar name"),
+}
+
+
+@dataclass
+class Checked:
+    total: int
+    rows: list[Row]
+    issues: list[Issue]
+    repeated: int  # rows left out for repeating an earlier row of the file
+
+
+async def check_sheet(sheet: reader.Sheet, mapping: list[str], policy: str) -> Checked:
+    """Every row checked, and rows repeating an earlier row of the file (same keys) left out unless the policy
+    is to create anyway. The same file always gives the same result, which is what resuming relies on."""
+    options = await _option_lookup()
+    rows: list[Row] = []
+    issues: list[Issue] = []
+    first_seen: dict[tuple[str, str], int] = {}
+    repeated = 0
+    for position, (number, cells) in enumerate(sheet.rows):
+        if position % 1000 == 999:
+            # Checking 100,000 rows takes seconds: let the worker's other jobs (the search outbox) run meanwhile.
+            await asyncio.sleep(0)
+        row, problems = await check_row(number, cells, sheet.headers, mapping, options)
+        if row is None:
+            issues.extend(problems)
+            continue
+        earlier = next((first_seen[key] for key in row.keys if key in first_seen), None)
+        if earlier is not None and policy != Policy.create:
+            repeated += 1
+            issues.append(Issue(number, "", "", _("Same customer as row %(n)s of the file.", n=earlier)))
+            continue
+        for key in row.keys:
+            first_seen.setdefault(key, number)
+        rows.append(row)
+    return Checked(len(sheet.rows), rows, issues, repeated)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running a batch
+
+
+Progress = Callable[[int, int], None]
+
+
+class Interrupted(Exception):
+    """Raised by a test's `stop_after_chunks`: the worker stops between two chunks as if it had been killed."""
+
+
+async def _claim() -> int | None:
+    """The oldest batch waiting for a worker, or one whose worker went silent; marked as running by us."""
+    now = datetime.now(UTC)
+    row = (
+        await ImportBatch.select(ImportBatch.id, ImportBatch.status, ImportBatch.heartbeat_at)
+        .where(
+            (ImportBatch.status == Status.queued)
+            | ((ImportBatch.status == Status.running) & (ImportBatch.heartbeat_at < now - STALE_AFTER))
+        )
+        .order_by(ImportBatch.id)
+        .first()
+    )
+    if row is None:
+        return None
+    # Taken only if nobody took it meanwhile (another worker on PostgreSQL): the row must be as it was read.
+    same_heartbeat = (
+        ImportBatch.heartbeat_at.is_null()
+        if row["heartbeat_at"] is None
+        else ImportBatch.heartbeat_at == row["heartbeat_at"]
+    )
+    async with transaction():
+        taken = (
+            await ImportBatch.update({ImportBatch.status: Status.running, ImportBatch.heartbeat_at: now})
+            .where(ImportBatch.id == row["id"], ImportBatch.status == row["status"], same_heartbeat)
+            .returning(ImportBatch.id)
+        )
+    return row["id"] if taken else None
+
+
+async def _beat(batch_id: int) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT)
+        await ImportBatch.update({ImportBatch.heartbeat_at: datetime.now(UTC)}).where(
+            ImportBatch.id == batch_id, ImportBatch.status == Status.running
+        )
+
+
+async def run_pending(*, progress: Progress | None = None, stop_after_chunks: int | None = None) -> int | None:
+    """Run one batch that waits for a worker (or resume one whose worker died); its id, or None if none waits."""
+    batch_id = await _claim()
+    if batch_id is None:
+        return None
+    await run_batch(batch_id, progress=progress, stop_after_chunks=stop_after_chunks)
+    return batch_id
+
+
+async def run_worker(*, stop: asyncio.Event | None = None) -> None:
+    """The worker's import job: look for waiting batches every two seconds, until stopped."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            while not stop.is_set() and await run_pending() is not None:
+                pass
+        except Exception:
+            log.exception("import failed; looking again later")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+
+
+async def _fail(batch_id: int, message: str) -> None:
+    await ImportBatch.update(
+        {ImportBatch.status: Status.failed, ImportBatch.message: message, ImportBatch.finished_at: datetime.now(UTC)}
+    ).where(ImportBatch.id == batch_id)
+
+
+async def run_batch(batch_id: int, *, progress: Progress | None = None, stop_after_chunks: int | None = None) -> None:
+    """Read, check and write a running batch, from where it stopped if it ran before. A file that turns out
+    unreadable fails the batch before anything is written; an error while writing fails it with what was
+    written so far recorded, so it can be undone."""
+    beat = asyncio.create_task(_beat(batch_id))
+    try:
+        await _run(batch_id, progress, stop_after_chunks)
+    except reader.FileRejected as error:
+        await _fail(batch_id, str(error))
+    except Interrupted:
+        raise
+    except Exception:
+        log.exception("import %s failed", batch_id)
+        await _fail(batch_id, _("Something went wrong while importing; what was imported can be undone."))
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+
+
+async def _run(batch_id: int, progress: Progress | None, stop_after_chunks: int | None) -> None:
+    batch = await ImportBatch.select().where(ImportBatch.id == batch_id).output(load_json=True).first()
+    stored = await ImportFile.select(ImportFile.content).where(ImportFile.batch == batch_id).first()
+    if batch is None or stored is None:
+        return
+    sheet = await asyncio.to_thread(reader.read, bytes(stored["content"]))
+    checked = await check_sheet(sheet, batch["mapping"], batch["policy"])
+    if not batch["total_rows"]:
+        # The first run writes the rows found invalid or repeated, together with the counts; a resumed run
+        # finds them written and the same rows to go on with.
+        async with transaction():
+            await ImportIssue.delete().where(ImportIssue.batch == batch_id)
+            for start in range(0, len(checked.issues), CHUNK):
+                await ImportIssue.insert(
+                    *(_issue_row(batch_id, issue) for issue in checked.issues[start : start + CHUNK])
+                )
+            await ImportBatch.update(
+                {
+                    ImportBatch.total_rows: checked.total,
+                    ImportBatch.valid_rows: len(checked.rows),
+                    ImportBatch.invalid_count: len(checked.issues) - checked.repeated,
+                    ImportBatch.skipped_count: checked.repeated,
+                    ImportBatch.started_at: datetime.now(UTC),
+                }
+            ).where(ImportBatch.id == batch_id)
+        batch = await ImportBatch.select().where(ImportBatch.id == batch_id).output(load_json=True).first()
+        assert batch is not None
+    writer = _Writer(batch)
+    for chunks, start in enumerate(range(batch["rows_done"], len(checked.rows), CHUNK)):
+        if stop_after_chunks is not None and chunks >= stop_after_chunks:
+            raise Interrupted(batch_id)
+        await writer.write(checked.rows[start : start + CHUNK], start + CHUNK)
+        if progress:
+            progress(min(start + CHUNK, len(checked.rows)), len(checked.rows))
+    await ImportBatch.update({ImportBatch.status: Status.done, ImportBatch.finished_at: datetime.now(UTC)}).where(
+        ImportBatch.id == batch_id, ImportBatch.status == Status.running
+    )
+
+
+def _issue_row(batch_id: int, issue: Issue) -> ImportIssue:
+    return ImportIssue(
+        batch=batch_id, row_number=issue.number, column=issue.column[:200], value=issue.value[:500], reason=issue.reason
+    )
+
+
+_UPDATABLE = [*IMPORTABLE, "name_key"]
+
+
+class _Writer:
+    """Writes a batch's rows chunk by chunk, each chunk in one transaction with the batch's progress."""
+
+    def __init__(self, batch: dict[str, Any]) -> None:
+        self.batch = batch
+        self.actor = batch["created_by"]
+        self.counts = {
+            "created_count": batch["created_count"],
+            "updated_count": batch["updated_count"],
+            "skipped_count": batch["skipped_count"],
+        }
+        self.supervisor = False
+        self._scope_known = False
+
+    async def _may_update(self, owner: int | None) -> bool:
+        """Staff update only customers in their own scope (their own and the pool's), as on the customer page."""
+        if not self._scope_known:
+            account = await Account.select(Account.role).where(Account.id == self.actor).first()
+            self.supervisor = account is not None and account["role"] in ("supervisor", "admin")
+            self._scope_known = True
+        return self.supervisor or owner is None or owner == self.actor
+
+    async def write(self, rows: list[Row], done: int) -> None:
+        batch_id = self.batch["id"]
+        policy = self.batch["policy"]
+        now = datetime.now(UTC)
+        async with transaction():
+            existing = await _existing(rows) if policy != Policy.create else {}
+            to_create: list[Row] = []
+            issues: list[ImportIssue] = []
+            records: list[ImportRecord] = []
+            updates: list[tuple[int, dict[str, Any]]] = []
+            current: dict[int, dict[str, Any]] = {}
+            for row in rows:
+                match = next(((existing[key], key[0]) for key in _row_keys(row) if key in existing), None)
+                if match is None:
+                    to_create.append(row)
+                    continue
+                customer, key_name = match
+                reason = _KEY_REASONS[key_name]()
+                if policy == Policy.skip or not await self._may_update(customer["owner"]):
+                    self.counts["skipped_count"] += 1
+                    text = (
+                        _("Already in Kehu (%(reason)s): %(name)s.", reason=reason, name=customer["name"])
+                        if policy == Policy.skip
+                        else _("Already in Kehu as a colleague's customer (%(reason)s); left as it is.", reason=reason)
+                    )
+                    issues.append(ImportIssue(batch=batch_id, row_number=row.number, reason=text))
+                    continue
+                before = current.setdefault(customer["id"], customer)
+                after = {name: value for name, value in row.values.items() if value not in ("", None)}
+                changes = core.diff({name: before.get(name) for name in after}, after)
+                if not changes:
+                    self.counts["skipped_count"] += 1
+                    issues.append(
+                        ImportIssue(
+                            batch=batch_id, row_number=row.number, reason=_("Already in Kehu with these details.")
+                        )
+                    )
+                    continue
+                changed = {name: after[name] for name in changes}
+                await Customer.update({**changed, "updated_at": now}).where(Customer.id == customer["id"])
+                records.append(
+                    ImportRecord(
+                        batch=batch_id,
+                        row_number=row.number,
+                        customer_id=customer["id"],
+                        action="updated",
+                        before={name: before.get(name) for name in changed},
+                        after=changed,
+                    )
+                )
+                current[customer["id"]] = {**before, **changed}
+                updates.append((customer["id"], {k: v for k, v in changes.items() if k != "name_key"}))
+                self.counts["updated_count"] += 1
+            created = await self._create(to_create, now) if to_create else []
+            for row, customer_id in zip(to_create, created, strict=True):
+                records.append(
+                    ImportRecord(batch=batch_id, row_number=row.number, customer_id=customer_id, action="created")
+                )
+            self.counts["created_count"] += len(created)
+            await core.record_many(
+                actor_id=self.actor,
+                entity="customer",
+                action="create",
+                changes=[
+                    (
+                        customer_id,
+                        core.diff({}, {k: v for k, v in row.values.items() if v not in ("", None) and k != "name_key"}),
+                    )
+                    for row, customer_id in zip(to_create, created, strict=True)
+                ],
+            )
+            await core.record_many(actor_id=self.actor, entity="customer", action="update", changes=updates)
+            if records:
+                await ImportRecord.insert(*records)
+            if issues:
+                await ImportIssue.insert(*issues)
+            await ImportBatch.update(
+                {
+                    ImportBatch.rows_done: min(done, self.batch["valid_rows"]),
+                    ImportBatch.heartbeat_at: now,
+                    **{getattr(ImportBatch, name): value for name, value in self.counts.items()},
+                }
+            ).where(ImportBatch.id == batch_id)
+
+    async def _create(self, rows: list[Row], now: datetime) -> list[int]:
+        batch = self.batch
+        shared = {
+            "kind": Kind.prospect.value,
+            "origin": batch["origin"],
+            "owner": batch["owner"],
+            "created_by": self.actor,
+            "created_at": now,
+            "updated_at": now,
+        }
+        customers = [
+            Customer(
+                **{
+                    **shared,
+                    **row.values,
+                    "source_channel": row.values.get("source_channel") or batch["source_channel"],
+                }
+            )
+            for row in rows
+        ]
+        inserted = await Customer.insert(*customers).returning(Customer.id)
+        return [item["id"] for item in inserted]
+
+
+def _row_keys(row: Row) -> list[tuple[str, str]]:
+    """The row's keys in the order a match is reported: mobile (the customer's, then a contact's), email, WeChat,
+    name."""
+    keys = []
+    for name, value in row.keys:
+        keys.append((name, value))
+        if name == "mobile":
+            keys.append(("contact_mobile", value))
+    return keys
+
+
+async def _existing(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Live customers matching any key of these rows, by key; the oldest customer when several match."""
+    wanted: dict[str, set[str]] = {"mobile": set(), "email": set(), "wechat": set(), "name_key": set()}
+    for row in rows:
+        for name, value in row.keys:
+            wanted[name].add(value)
+    columns = [
+        Customer.id,
+        Customer.name,
+        Customer.owner,
+        *(getattr(Customer, name) for name in _UPDATABLE if name not in ("name",)),
+    ]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, values in wanted.items():
+        if not values:
+            continue
+        column = getattr(Customer, name)
+        for chunk in in_chunks(sorted(values)):  # type: ignore[arg-type]
+            for customer in (
+                await Customer.select(*columns)
+                .where(column.is_in(chunk), Customer.deleted_at.is_null())
+                .order_by(Customer.id)
+            ):
+                found.setdefault((name, customer[name]), customer)
+    if wanted["mobile"]:
+        for chunk in in_chunks(sorted(wanted["mobile"])):  # type: ignore[arg-type]
+            contacts = await Contact.select(Contact.customer, Contact.mobile).where(
+                Contact.mobile.is_in(chunk), Contact.deleted_at.is_null()
+            )
+            ids = sorted({contact["customer"] for contact in contacts})
+            if not ids:
+                continue
+            customers = {
+                customer["id"]: customer
+                for customer in await Customer.select(*columns).where(
+                    Customer.id.is_in(ids), Customer.deleted_at.is_null()
+                )
+            }
+            for contact in sorted(contacts, key=lambda item: item["customer"]):
+                if contact["customer"] in customers:
+                    found.setdefault(("contact_mobile", contact["mobile"]), customers[contact["customer"]])
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Undo
+
+
+def may_undo(user: CurrentUser, batch: dict[str, Any]) -> bool:
+    return batch["status"] in (Status.done, Status.failed) and (
+        user.is_supervisor or batch["created_by"] == user.account_id
+    )
+
+
+async def undo(user: CurrentUser, batch_id: int) -> None:
+    """Soft-delete what the batch created and restore what it updated — a field someone changed since the import
+    keeps their change — in one transaction, audited. Raises NotVisible or FormErrors."""
+    batch = await get_batch(user, batch_id)
+    if not may_undo(user, batch):
+        raise FormErrors({"undo": _("Only a finished import can be undone, once.")})
+    now = datetime.now(UTC)
+    async with transaction():
+        taken = (
+            await ImportBatch.update(
+                {ImportBatch.status: Status.undone, ImportBatch.undone_at: now, ImportBatch.undone_by: user.account_id}
+            )
+            .where(ImportBatch.id == batch_id, ImportBatch.status.is_in([Status.done, Status.failed]))
+            .returning(ImportBatch.id)
+        )
+        if not taken:
+            raise FormErrors({"undo": _("Only a finished import can be undone, once.")})
+        created = [
+            row["customer_id"]
+            for row in await ImportRecord.select(ImportRecord.customer_id).where(
+                ImportRecord.batch == batch_id, ImportRecord.action == "created"
+            )
+        ]
+        for chunk in in_chunks(created):
+            deleted = (
+                await Customer.update({Customer.deleted_at: now})
+                .where(Customer.id.is_in(chunk), Customer.deleted_at.is_null())
+                .returning(Customer.id)
+            )
+            await core.record_many(
+                actor_id=user.account_id,
+                entity="customer",
+                action="delete",
+                changes=[(row["id"], {"deleted_at": [None, now.isoformat()]}) for row in deleted],
+            )
+        updated = (
+            await ImportRecord.select()
+            .where(ImportRecord.batch == batch_id, ImportRecord.action == "updated")
+            .order_by(ImportRecord.id, ascending=False)
+            .output(load_json=True)
+        )
+        restored: list[tuple[int, dict[str, list[Any]]]] = []
+        for record in updated:
+            names = list(record["after"])
+            now_row = (
+                await Customer.select(*(getattr(Customer, name) for name in names))
+                .where(Customer.id == record["customer_id"])
+                .first()
+            )
+            if now_row is None:
+                continue
+            back = {
+                name: record["before"].get(name)
+                for name in names
+                if core.diff({name: now_row[name]}, {name: record["after"][name]}) == {}
+            }
+            if not back:
+                continue
+            await Customer.update({**back, "updated_at": now}).where(Customer.id == record["customer_id"])
+            changes = core.diff(now_row, back)
+            changes.pop("name_key", None)
+            restored.append((record["customer_id"], changes))
+        await core.record_many(actor_id=user.account_id, entity="customer", action="update", changes=restored)
+        await core.record(
+            actor_id=user.account_id,
+            entity="import_batch",
+            entity_id=batch_id,
+            action="undo",
+            changes={"status": [batch["status"], Status.undone.value]},
+        )

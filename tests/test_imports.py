@@ -1,0 +1,417 @@
+"""Spreadsheet import: reading the files Chinese offices produce, refusing the ones that are no customer list,
+checking every row with the customer form's rules, duplicates, the background run, resuming after a crash, undo,
+and the console command."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+
+from app.accounts.service import CurrentUser
+from app.core.tables import AuditLog, SearchOutbox
+from app.customers import service as customers
+from app.customers.tables import Customer
+from app.imports import reader, service
+from app.imports.tables import ImportBatch, ImportIssue, ImportRecord, Status
+from app.options.tables import OptionItem
+
+pytestmark = pytest.mark.db
+
+FIXTURES = Path(__file__).parent / "fixtures" / "import"
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def xlsx(rows: list[list[Any]]) -> bytes:
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def csv_bytes(rows: list[list[str]]) -> bytes:
+    return ("\r\n".join(",".join(row) for row in rows) + "\r\n").encode("utf-8")
+
+
+async def channel_id(label: str) -> int:
+    row = (
+        await OptionItem.select(OptionItem.id)
+        .where(OptionItem.label == label, OptionItem.kind == "source_channel")
+        .first()
+    )
+    return row["id"]
+
+
+async def run_import(user: CurrentUser, content: bytes, name: str = "客户名单.csv", **settings: str) -> dict[str, Any]:
+    """Upload, confirm the guessed mapping with these settings, let the worker run it; the batch as the page
+    shows it."""
+    batch_id = await service.upload(user, name, content)
+    batch = await service.get_batch(user, batch_id)
+    form = {f"column-{index}": field for index, field in enumerate(batch["mapping"])}
+    form.update(settings)
+    await service.start(user, batch_id, form)
+    assert await service.run_pending() == batch_id
+    return await service.get_batch(user, batch_id)
+
+
+async def live_customers() -> list[dict[str, Any]]:
+    return await Customer.select().where(Customer.deleted_at.is_null()).order_by(Customer.id)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading files
+
+
+@pytest.mark.parametrize("name", ["customers-utf8.csv", "customers-utf8-bom.csv", "customers-gbk.csv"])
+def test_csv_in_every_encoding_excel_saves_reads_the_same(name: str) -> None:
+    sheet = reader.read(fixture(name))
+    assert sheet.file_type == "csv"
+    assert sheet.headers[:3] == ["客户名称", "联系人", "手机"]
+    assert sheet.rows[0] == (2, sheet.rows[0][1])
+    assert sheet.rows[0][1][0] == "昆明华信勘测设计有限公司"
+    assert len(sheet.rows) == 8
+
+
+def test_gbk_is_detected_and_a_byte_order_mark_is_not_part_of_the_first_header() -> None:
+    assert reader.read(fixture("customers-gbk.csv")).encoding == "gb18030"
+    assert reader.read(fixture("customers-utf8-bom.csv")).headers[0] == "客户名称"
+
+
+def test_xlsx_title_row_is_skipped_and_merged_cells_fill_every_row_they_cover() -> None:
+    sheet = reader.read(fixture("customers-merged-formulas.xlsx"))
+    assert sheet.headers == ["客户名称", "手机号码", "省份", "城市", "行业", "备注"]
+    by_row = dict(sheet.rows)
+    assert by_row[3][:3] == ["个旧锡业勘探公司", "13912340001", "云南省"]
+    # 省份 was merged over rows 3–5: the two rows below the value get it too.
+    assert by_row[4][2] == "云南省" and by_row[5][2] == "云南省"
+    # A formula is read as the formula, so the row can be refused rather than imported with a wrong value.
+    assert by_row[7][0].startswith("=")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"   \r\n", "empty"),
+        (fixture("not-a-spreadsheet.xlsx"), "not a spreadsheet"),
+        (fixture("old-excel.xls"), ".xls"),
+        (b"PK\x03\x04 this is no zip at all", "not a spreadsheet"),
+        ("客户名称,手机\r\n".encode(), "no customers"),
+    ],
+)
+def test_files_that_are_no_customer_list_are_refused_with_a_reason(content: bytes, message: str) -> None:
+    from app.i18n import set_language
+
+    set_language("en")
+    with pytest.raises(reader.FileRejected) as refused:
+        reader.read(content)
+    assert message in str(refused.value)
+
+
+def test_a_10_mb_cell_is_refused_in_csv_and_cut_in_xlsx() -> None:
+    huge = "测" * (5 * 1024 * 1024)
+    with pytest.raises(reader.FileRejected):
+        reader.read(("客户名称,备注\r\n王芳," + huge + "\r\n").encode())
+    # openpyxl cuts a cell at Excel's limit itself; such a row then fails the field's own length rule.
+    sheet = reader.read(xlsx([["客户名称", "备注"], ["王芳", "x" * 10 * 1024 * 1024]]))
+    assert len(sheet.rows[0][1][1]) == reader.MAX_CELL
+
+
+def test_a_thousand_columns_are_refused() -> None:
+    wide = [[f"列{index}" for index in range(1000)], ["x"] * 1000]
+    with pytest.raises(reader.FileRejected):
+        reader.read(csv_bytes(wide))
+    with pytest.raises(reader.FileRejected):
+        reader.read(xlsx(wide))
+
+
+def test_a_zip_bomb_disguised_as_xlsx_is_refused_before_it_is_unpacked() -> None:
+    real = xlsx([["客户名称", "手机"], ["王芳", "13800000000"]])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(real)) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for item in source.infolist():
+            bomb.writestr(item, source.read(item))
+        # 200 MB of zeros squeezed into a couple of hundred kilobytes.
+        with bomb.open("xl/worksheets/padding.xml", "w") as padding:
+            chunk = b"\0" * (1024 * 1024)
+            for _ in range(200):
+                padding.write(chunk)
+    assert len(buffer.getvalue()) < 1024 * 1024
+    with pytest.raises(reader.FileRejected) as refused:
+        reader.read(buffer.getvalue())
+    assert "zip" in str(refused.value)
+
+
+def test_too_many_rows_are_refused() -> None:
+    rows = ["客户名称,手机"] + [f"客户{index}," for index in range(reader.MAX_ROWS + 1)]
+    with pytest.raises(reader.FileRejected):
+        reader.read("\r\n".join(rows).encode())
+
+
+def test_guessed_mapping_from_chinese_and_english_headers() -> None:
+    assert service.guess_mapping(
+        ["客户名称", "手机号码", "E-mail", "微信号", "所在省份", "城市", "备注", "不认识"]
+    ) == [
+        "name",
+        "mobile",
+        "email",
+        "wechat",
+        "province",
+        "city",
+        "characteristics",
+        "",
+    ]
+    assert service.guess_mapping(["Name", "Mobile", "Company", "Tel", "Source"]) == [
+        "name",
+        "mobile",
+        "company",
+        "phone",
+        "source_channel",
+    ]
+    # A list of organisations names them under 公司名称: that is the customer's name.
+    assert service.guess_mapping(["公司名称", "联系电话"]) == ["name", "mobile"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Importing
+
+
+async def test_import_validates_every_row_and_imports_the_valid_ones(people: dict[str, CurrentUser]) -> None:
+    wang = people["wangfang"]
+    batch = await run_import(wang, fixture("customers-utf8.csv"), source_channel=str(await channel_id("展会")))
+    assert batch["status"] == Status.done
+    assert batch["total_rows"] == 8
+    assert (batch["created_count"], batch["invalid_count"], batch["skipped_count"]) == (4, 3, 1)
+    rows = {row["name"]: row for row in await live_customers()}
+    huaxin = rows["昆明华信勘测设计有限公司"]
+    assert huaxin["mobile"] == "13871000001"
+    assert huaxin["email"] == "ljg@huaxin.cn"
+    assert huaxin["province"] == "云南省" and huaxin["city"] == "昆明市"
+    assert huaxin["origin"] == "external" and huaxin["owner"] == wang.account_id
+    assert huaxin["kind"] == "prospect" and huaxin["created_by"] == wang.account_id
+    # Full-width digits become a plain mobile number.
+    assert rows["曲靖宏达矿业集团"]["mobile"] == "13788740003"
+    # The file's own source wins; the batch's channel fills in where the file has none.
+    assert rows["大理苍山水利工程有限公司"]["source_channel"] == await channel_id("转介绍")
+    assert rows["曲靖宏达矿业集团"]["source_channel"] == await channel_id("展会")
+    # A landline in the mobile column goes to the landline field... but this row's province does not exist.
+    assert "玉溪新城房地产开发有限公司" not in rows
+    issues = await service.issues_of(batch["id"])
+    reasons = {(issue["row_number"], issue["column"]): issue["reason"] for issue in issues}
+    assert (5, "手机") in reasons and (6, "客户名称") in reasons and (8, "省份") in reasons
+    assert "第 2 行" in reasons[(7, "")] or "2" in reasons[(7, "")]
+
+
+async def test_every_imported_customer_is_audited_and_queued_for_search(people: dict[str, CurrentUser]) -> None:
+    batch = await run_import(people["zhangwei"], fixture("customers-gbk.csv"))
+    ids = [row["id"] for row in await live_customers()]
+    assert len(ids) == batch["created_count"] > 0
+    audited = await AuditLog.select(AuditLog.entity_id).where(
+        AuditLog.entity == "customer", AuditLog.action == "create"
+    )
+    assert sorted(row["entity_id"] for row in audited) == sorted(ids)
+    queued = await SearchOutbox.select(SearchOutbox.entity_id).where(SearchOutbox.entity == "customer")
+    assert set(ids) <= {row["entity_id"] for row in queued}
+
+
+async def test_imported_customers_reach_the_search_index(people: dict[str, CurrentUser], search: Any) -> None:
+    from search import engine, query
+
+    await run_import(people["zhangwei"], fixture("customers-utf8.csv"))
+    await search.sync()
+    ids = await engine.call(query.customer_ids, "华信", "", {}, sort=["updated_ts:desc"], limit=10)
+    assert ids == [row["id"] for row in await live_customers() if "华信" in row["name"]]
+
+
+async def test_xlsx_rows_with_formulas_are_refused_and_merged_provinces_imported(
+    people: dict[str, CurrentUser],
+) -> None:
+    batch = await run_import(people["zhangwei"], fixture("customers-merged-formulas.xlsx"), name="展会.xlsx")
+    names = {row["name"]: row for row in await live_customers()}
+    assert set(names) == {"个旧锡业勘探公司", "蒙自市自然资源局", "建水县水务局"}
+    assert names["建水县水务局"]["province"] == "云南省"
+    issues = await service.issues_of(batch["id"])
+    assert {issue["row_number"] for issue in issues} == {6, 7}
+    assert all("formula" in issue["reason"] or "公式" in issue["reason"] for issue in issues)
+
+
+async def test_duplicates_of_existing_customers_are_skipped_updated_or_created(
+    people: dict[str, CurrentUser],
+) -> None:
+    zhang = people["zhangwei"]
+    existing = await customers.create_customer(
+        zhang, {"name": "华信勘测", "mobile": "138-7100-0001", "origin": "own", "city": ""}
+    )
+    content = csv_bytes([["客户名称", "手机", "城市"], ["昆明华信勘测设计有限公司", "13871000001", "昆明"]])
+
+    skipped = await run_import(zhang, content, policy="skip")
+    assert (skipped["created_count"], skipped["skipped_count"]) == (0, 1)
+    assert (
+        "same mobile" in (await service.issues_of(skipped["id"]))[0]["reason"]
+        or "手机" in (await service.issues_of(skipped["id"]))[0]["reason"]
+    )
+
+    updated = await run_import(zhang, content, policy="update")
+    assert updated["updated_count"] == 1
+    row = await Customer.select().where(Customer.id == existing).first()
+    assert row["name"] == "昆明华信勘测设计有限公司" and row["city"] == "昆明"
+    assert row["origin"] == "own"  # an update brings the file's fields, not the batch's origin
+
+    created = await run_import(zhang, content, policy="create")
+    assert created["created_count"] == 1
+    assert len(await live_customers()) == 2
+
+
+async def test_staff_update_only_customers_in_their_own_scope(people: dict[str, CurrentUser]) -> None:
+    theirs = await customers.create_customer(
+        people["liqiang"], {"name": "李强的客户", "mobile": "13900000001", "origin": "own"}
+    )
+    content = csv_bytes([["客户名称", "手机", "备注"], ["李强的客户", "13900000001", "王芳导入"]])
+    batch = await run_import(people["wangfang"], content, policy="update")
+    assert (batch["updated_count"], batch["skipped_count"]) == (0, 1)
+    row = await Customer.select().where(Customer.id == theirs).first()
+    assert row["characteristics"] == ""
+
+
+async def test_staff_import_for_themselves_or_the_pool_only(people: dict[str, CurrentUser]) -> None:
+    wang = people["wangfang"]
+    batch_id = await service.upload(wang, "a.csv", csv_bytes([["姓名", "手机"], ["王五", "13900000009"]]))
+    with pytest.raises(customers.FormErrors) as refused:
+        await service.start(wang, batch_id, {"column-0": "name", "owner": str(people["liqiang"].account_id)})
+    assert "owner" in refused.value.errors
+    await service.start(wang, batch_id, {"column-0": "name", "owner": "pool"})
+    await service.run_pending()
+    assert (await live_customers())[0]["owner"] is None
+
+
+async def test_mapping_needs_a_name_column_and_each_field_once(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    batch_id = await service.upload(zhang, "a.csv", csv_bytes([["姓名", "手机"], ["王五", "13900000009"]]))
+    with pytest.raises(customers.FormErrors) as refused:
+        await service.start(zhang, batch_id, {"column-0": "", "column-1": "mobile"})
+    assert "mapping" in refused.value.errors
+    with pytest.raises(customers.FormErrors) as refused:
+        await service.start(zhang, batch_id, {"column-0": "name", "column-1": "name"})
+    assert "mapping" in refused.value.errors
+    with pytest.raises(customers.FormErrors) as refused:
+        await service.start(zhang, batch_id, {"column-0": "name", "policy": "merge", "origin": "both"})
+    assert {"policy", "origin"} <= set(refused.value.errors)
+
+
+async def test_a_saved_template_maps_the_next_file_of_the_same_layout(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    content = csv_bytes([["单位全称", "负责人手机", "说明文字"], ["华信", "13900000001", "x"]])
+    batch_id = await service.upload(zhang, "a.csv", content)
+    await service.start(
+        zhang,
+        batch_id,
+        {"column-0": "name", "column-1": "mobile", "column-2": "needs", "template_name": "展会名单"},
+    )
+    saved = await service.templates()
+    assert [template["name"] for template in saved] == ["展会名单"]
+    headers = ["单位全称", "负责人手机", "说明文字", "新列"]
+    assert service.mapping_from_template(headers, saved[0]["mapping"]) == ["name", "mobile", "needs", ""]
+
+
+async def test_a_file_that_breaks_deep_inside_fails_the_batch_with_nothing_imported(
+    people: dict[str, CurrentUser],
+) -> None:
+    rows = [["客户名称", "手机"]] + [[f"客户{index}", ""] for index in range(20)] + [["坏行", "x" * 40_000]]
+    batch = await run_import(people["zhangwei"], csv_bytes(rows))
+    assert batch["status"] == Status.failed
+    assert batch["message"]
+    assert await live_customers() == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Crash and resume, undo
+
+
+def many_rows(count: int, start: int = 0) -> bytes:
+    rows = [["客户名称", "手机", "省份"]]
+    rows += [[f"测试客户{index:05d}号", f"139{index:08d}", "云南"] for index in range(start, start + count)]
+    return csv_bytes(rows)
+
+
+async def test_an_import_killed_between_chunks_resumes_where_it_stopped(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    batch_id = await service.upload(zhang, "big.csv", many_rows(1200))
+    await service.start(zhang, batch_id, {"column-0": "name", "column-1": "mobile", "column-2": "province"})
+    with pytest.raises(service.Interrupted):
+        await service.run_pending(stop_after_chunks=1)
+    batch = await service.get_batch(zhang, batch_id)
+    assert batch["status"] == Status.running and batch["rows_done"] == service.CHUNK
+    assert len(await live_customers()) == service.CHUNK
+    # A live worker's batch is left alone; one silent for longer than STALE_AFTER is taken over.
+    assert await service.run_pending() is None
+    await ImportBatch.update({ImportBatch.heartbeat_at: batch["heartbeat_at"] - service.STALE_AFTER * 2}).where(
+        ImportBatch.id == batch_id
+    )
+    assert await service.run_pending() == batch_id
+    batch = await service.get_batch(zhang, batch_id)
+    assert batch["status"] == Status.done and batch["created_count"] == 1200
+    rows = await live_customers()
+    assert len(rows) == 1200 and len({row["mobile"] for row in rows}) == 1200
+    assert await ImportRecord.count().where(ImportRecord.batch == batch_id) == 1200
+
+
+async def test_an_interrupted_batch_can_be_undone_after_it_fails(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    batch_id = await service.upload(zhang, "big.csv", many_rows(700))
+    await service.start(zhang, batch_id, {"column-0": "name", "column-1": "mobile"})
+    with pytest.raises(service.Interrupted):
+        await service.run_pending(stop_after_chunks=1)
+    await ImportBatch.update({ImportBatch.status: Status.failed}).where(ImportBatch.id == batch_id)
+    await service.undo(zhang, batch_id)
+    assert await live_customers() == []
+
+
+async def test_undo_deletes_what_was_created_and_restores_what_was_updated(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    kept = await customers.create_customer(
+        zhang, {"name": "华信勘测", "mobile": "13871000001", "needs": "测绘", "origin": "own"}
+    )
+    content = csv_bytes(
+        [
+            ["客户名称", "手机", "需求", "城市"],
+            ["华信勘测", "13871000001", "矿区测绘", "昆明"],
+            ["新客户", "13600000000", "", ""],
+        ]
+    )
+    batch = await run_import(zhang, content, policy="update")
+    assert (batch["created_count"], batch["updated_count"]) == (1, 1)
+    # Someone edits the updated customer's city after the import: undo leaves that change alone.
+    await customers.update_field(zhang, kept, "city", "大理")
+    await service.undo(zhang, batch["id"])
+    rows = await live_customers()
+    assert [row["id"] for row in rows] == [kept]
+    assert rows[0]["needs"] == "测绘" and rows[0]["city"] == "大理"
+    assert (await service.get_batch(zhang, batch["id"]))["status"] == Status.undone
+    with pytest.raises(customers.FormErrors):
+        await service.undo(zhang, batch["id"])
+    deleted = await AuditLog.count().where(AuditLog.entity == "customer", AuditLog.action == "delete")
+    assert deleted == 1
+
+
+async def test_staff_see_and_undo_only_their_own_imports(people: dict[str, CurrentUser]) -> None:
+    batch = await run_import(people["wangfang"], csv_bytes([["姓名"], ["王五"]]))
+    with pytest.raises(customers.NotVisible):
+        await service.get_batch(people["liqiang"], batch["id"])
+    with pytest.raises(customers.NotVisible):
+        await service.undo(people["liqiang"], batch["id"])
+    assert [row["id"] for row in await service.list_batches(people["zhangwei"])] == [batch["id"]]
+    assert await service.list_batches(people["liqiang"]) == []
+
+
+async def test_issues_are_kept_per_row(people: dict[str, CurrentUser]) -> None:
+    batch = await run_import(people["zhangwei"], fixture("customers-utf8-bom.csv"))
+    assert await ImportIssue.count().where(ImportIssue.batch == batch["id"]) == 4
