@@ -60,18 +60,20 @@ async def bootstrap(customers: int) -> None:
 
 
 async def worker() -> None:
-    """The `worker` process: drain the search outbox and keep the value tiers recomputed, until stopped."""
+    """The `worker` process: drain the search outbox, keep the value tiers recomputed and scan for duplicates,
+    until stopped."""
     import logging
 
     from app import db
     from app.analysis.tiers import run_schedule
+    from app.duplicates.service import run_schedule as run_duplicate_scans
     from search.sync import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     await db.prepare()
-    console.print("worker started: search outbox and value tiers")
+    console.print("worker started: search outbox, value tiers and duplicate scan")
     try:
-        await asyncio.gather(run_worker(), run_schedule())
+        await asyncio.gather(run_worker(), run_schedule(), run_duplicate_scans())
     finally:
         await db.close()
 
@@ -88,6 +90,21 @@ async def recompute_tiers() -> None:
     console.print(
         f"value tiers: A {result.a:,}, B {result.b:,}, C {result.c:,}, untiered {result.untiered:,}, "
         f"set by hand {result.pinned:,}; {result.changed:,} customers changed"
+    )
+
+
+async def find_duplicates() -> None:
+    from app import db
+    from app.duplicates.finder import scan
+
+    await db.prepare()
+    try:
+        result = await scan()
+    finally:
+        await db.close()
+    console.print(
+        f"duplicates: {result.customers:,} customers scanned, {result.pairs:,} possible duplicates "
+        f"in {result.seconds:.1f} s"
     )
 
 
@@ -190,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "worker", help="keep the search index in step and the value tiers recomputed (the Procfile's worker)"
     )
     commands.add_parser("recompute-tiers", help="recompute every customer's value tier and RFM segment now")
+    commands.add_parser("find-duplicates", help="scan every customer for possible duplicates now")
     commands.add_parser("reindex", help="rebuild the search indexes from the database and swap them in")
     commands.add_parser("search-status", help="outbox depth, last error, and index vs database counts")
 
@@ -215,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(worker())
     elif args.command == "recompute-tiers":
         asyncio.run(recompute_tiers())
+    elif args.command == "find-duplicates":
+        asyncio.run(find_duplicates())
     elif args.command == "reindex":
         asyncio.run(reindex())
     elif args.command == "search-status":

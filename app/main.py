@@ -43,6 +43,7 @@ from app.config import ROOT, get_settings
 from app.customers.normalize import format_mobile
 from app.customers.routes import CustomerController
 from app.customers.service import NotVisible
+from app.duplicates.routes import DuplicateController
 from app.feedback.routes import FeedbackController
 from app.find.routes import SearchController, SearchStatusController
 from app.followups.routes import FollowUpController
@@ -276,6 +277,7 @@ def create_app() -> Litestar:
             FollowUpController,
             FeedbackController,
             AnalysisController,
+            DuplicateController,
             ChatController,
             ChatWidgetController,
             ChatAdminController,

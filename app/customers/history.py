@@ -53,6 +53,8 @@ def action_label(action: str, entity: str) -> str:
         "reply": _("replied to"),
         "handle": _("marked handled"),
         "reopen": _("reopened"),
+        "merge": _("merged"),
+        "unmerge": _("merge undone"),
     }
     entities = {
         "customer": "",
