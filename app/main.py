@@ -47,6 +47,7 @@ from app.duplicates.routes import DuplicateController
 from app.feedback.routes import FeedbackController
 from app.find.routes import SearchController, SearchStatusController
 from app.followups.routes import FollowUpController
+from app.imports.routes import ImportController
 from app.labels import customer_field, label, option_label
 from app.options.routes import OptionController
 
@@ -275,6 +276,7 @@ def create_app() -> Litestar:
             OptionController,
             CustomerController,
             FollowUpController,
+            ImportController,
             FeedbackController,
             AnalysisController,
             DuplicateController,
