@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite BENCHMARKS.md."""
 
-from bench import analysis, chat, pages, search
+from bench import analysis, chat, duplicates, pages, search
 from bench.common import write_report
 
 if __name__ == "__main__":
@@ -8,4 +8,5 @@ if __name__ == "__main__":
     search.main()
     chat.main()
     analysis.main()
+    duplicates.main()
     print(f"wrote {write_report()}")

@@ -109,6 +109,9 @@ async def test_look_alikes_are_not_paired(people: dict[str, CurrentUser]) -> Non
     two = await add(wang, "王芳", company="曲靖宏达矿业有限公司")
     three = await add(wang, "王芳", company="曲靖宏达矿业集团")
     different = await add(wang, "昆明华信测绘有限公司")
+    # Two offices of different cities sharing a mailbox are still two customers.
+    yuxi = await add(wang, "玉溪市农业农村局", email="nyncj@qq.com")
+    yanan = await add(wang, "延安市农业农村局", email="nyncj@qq.com")
     await finder.scan()
     found = await pairs()
     assert pair_of(found, kunming, dali) is None
@@ -116,6 +119,7 @@ async def test_look_alikes_are_not_paired(people: dict[str, CurrentUser]) -> Non
     assert pair_of(found, one, three) is None
     assert set(pair_of(found, two, three)["reasons"]) >= {"person_name", "company"}
     assert not any(different in pair for pair in found)
+    assert pair_of(found, yuxi, yanan) is None
 
 
 async def test_deleted_customers_are_not_scanned(people: dict[str, CurrentUser]) -> None:

@@ -49,6 +49,8 @@ WEIGHTS = {
     "company": 20,
     "city": 5,
 }
+# Taken off when the two names open with different places.
+DIFFERENT_PLACES = 30
 
 # Legal forms and the words around them that do not tell two organisations apart.
 _LEGAL_FORMS = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|股份公司|集团公司|集团|分公司|总公司|公司)+$")
@@ -269,18 +271,22 @@ def score(first: _Customer, second: _Customer, shared: set[str]) -> tuple[int, l
     """How sure the pair is a duplicate (up to 100), and why: the shared values, then what the two records say."""
     reasons = set(shared)
     a, b = first.name, second.name
-    if a.same_place(b):
+    # Two offices named for different cities (昆明市农业农村局, 宜宾市农业农村局) are two customers, even when
+    # they share a mailbox or a consultant's mobile.
+    penalty = 0 if a.same_place(b) else DIFFERENT_PLACES
+    if not penalty:
         person = not (a.organisation or b.organisation)
         if a.key == b.key and len(a.key) >= 2:
             reasons.add("person_name" if person else "name")
         elif a.pinyin == b.pinyin and a.pinyin:
             reasons.add("person_pinyin" if person else "pinyin")
-    if first.company and second.company and first.company.key == second.company.key and len(first.company.key) >= 2:
+    one, other = first.company, second.company
+    if one and other and one.key == other.key and len(one.key) >= 2 and one.same_place(other):
         reasons.add("company")
     if first.city and first.city == second.city:
         reasons.add("city")
     ordered = sorted(reasons, key=lambda reason: (-WEIGHTS[reason], reason))
-    return min(100, sum(WEIGHTS[reason] for reason in ordered)), ordered
+    return max(0, min(100, sum(WEIGHTS[reason] for reason in ordered) - penalty)), ordered
 
 
 async def find_candidates() -> tuple[list[Candidate], int, list[dict[str, object]]]:
