@@ -60,20 +60,21 @@ async def bootstrap(customers: int) -> None:
 
 
 async def worker() -> None:
-    """The `worker` process: drain the search outbox, keep the value tiers recomputed and scan for duplicates,
-    until stopped."""
+    """The `worker` process: drain the search outbox, keep the value tiers recomputed, scan for duplicates and
+    run the spreadsheet imports (resuming one a stopped worker left), until stopped."""
     import logging
 
     from app import db
     from app.analysis.tiers import run_schedule
     from app.duplicates.service import run_schedule as run_duplicate_scans
+    from app.imports.service import run_worker as run_imports
     from search.sync import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     await db.prepare()
-    console.print("worker started: search outbox, value tiers and duplicate scan")
+    console.print("worker started: search outbox, value tiers, duplicate scan and imports")
     try:
-        await asyncio.gather(run_worker(), run_schedule(), run_duplicate_scans())
+        await asyncio.gather(run_worker(), run_schedule(), run_duplicate_scans(), run_imports())
     finally:
         await db.close()
 
@@ -159,6 +160,90 @@ async def search_status() -> None:
         raise SystemExit(1)
 
 
+async def import_file(path: str, origin: str, channel: str, owner: str, policy: str, template: str, actor: str) -> None:
+    """`kehu import FILE`: the same import as the web page's, run here with a progress bar."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from app import db
+    from app.accounts.service import load_user
+    from app.accounts.tables import Account, Role
+    from app.customers.service import FormErrors
+    from app.imports import reader
+    from app.imports import service as imports
+    from app.options.tables import OptionItem
+
+    await db.prepare()
+    try:
+        query = Account.select(Account.user).where(Account.user.active.eq(True))
+        account = await (
+            query.where(Account.user.username == actor) if actor else query.where(Account.role == Role.admin)
+        ).first()
+        user = await load_user(account["user"]) if account else None
+        if user is None:
+            raise SystemExit(f"no active account {actor!r}" if actor else "no active admin: pass --as USERNAME")
+        content = await asyncio.to_thread(Path(path).read_bytes)
+        try:
+            batch_id = await imports.upload(user, Path(path).name, content)
+        except reader.FileRejected as error:
+            raise SystemExit(f"{path}: {error}") from None
+        batch = await imports.get_batch(user, batch_id)
+        mapping = batch["mapping"]
+        if template:
+            saved = await imports.template_by_name(template)
+            if saved is None:
+                raise SystemExit(f"no template named {template!r}")
+            mapping = imports.mapping_from_template(batch["headers"], saved)
+        form = {f"column-{index}": name for index, name in enumerate(mapping)}
+        form.update(origin=origin, policy=policy)
+        if channel:
+            found = (
+                await OptionItem.select(OptionItem.id)
+                .where(
+                    OptionItem.kind == "source_channel",
+                    (OptionItem.label == channel) | (OptionItem.label_en == channel),
+                )
+                .first()
+            )
+            if found is None:
+                raise SystemExit(f"no source channel {channel!r}")
+            form["source_channel"] = str(found["id"])
+        if owner == "pool":
+            form["owner"] = "pool"
+        elif owner:
+            found = await Account.select(Account.id).where(Account.user.username == owner).first()
+            if found is None:
+                raise SystemExit(f"no account {owner!r}")
+            form["owner"] = str(found["id"])
+        for header, name in zip(batch["headers"], mapping, strict=True):
+            console.print(f"  {header} → {name or '(not imported)'}")
+        try:
+            await imports.start(user, batch_id, form, in_process=True)
+        except FormErrors as error:
+            raise SystemExit("; ".join(f"{key}: {message}" for key, message in error.errors.items())) from None
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as progress:
+            task = progress.add_task("importing", total=None)
+            await imports.run_batch(
+                batch_id, progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
+        batch = await imports.get_batch(user, batch_id)
+        console.print(
+            f"import {batch_id} {batch['status']}: {batch['created_count']:,} created, {batch['updated_count']:,} "
+            f"updated, {batch['skipped_count']:,} skipped, {batch['invalid_count']:,} refused"
+        )
+        if batch["message"]:
+            console.print(batch["message"])
+        for issue in await imports.issues_of(batch_id, limit=20):
+            console.print(f"  row {issue['row_number']} {issue['column']}: {issue['reason']}")
+        if batch["status"] != "done":
+            raise SystemExit(1)
+    finally:
+        await db.close()
+
+
 def serve(host: str, port: int, workers: int, reload: bool) -> None:
     import uvicorn
 
@@ -211,6 +296,15 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("reindex", help="rebuild the search indexes from the database and swap them in")
     commands.add_parser("search-status", help="outbox depth, last error, and index vs database counts")
 
+    bring = commands.add_parser("import", help="import customers from an XLSX or CSV file (progress bar)")
+    bring.add_argument("file")
+    bring.add_argument("--origin", choices=["external", "own"], default="external")
+    bring.add_argument("--channel", default="", help="source channel for rows without one, e.g. 展会")
+    bring.add_argument("--owner", default="", help="USERNAME of the owner, or 'pool'; default: the importer")
+    bring.add_argument("--policy", choices=["skip", "update", "create"], default="skip", help="for duplicates")
+    bring.add_argument("--template", default="", help="a saved column template's name")
+    bring.add_argument("--as", dest="actor", default="", help="USERNAME importing (default: the first admin)")
+
     args = parser.parse_args(argv)
     if args.command == "migrate":
         asyncio.run(migrate())
@@ -239,6 +333,10 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(reindex())
     elif args.command == "search-status":
         asyncio.run(search_status())
+    elif args.command == "import":
+        asyncio.run(
+            import_file(args.file, args.origin, args.channel, args.owner, args.policy, args.template, args.actor)
+        )
     elif args.command == "serve":
         serve(args.host, args.port, args.workers, args.reload)
 

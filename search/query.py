@@ -212,22 +212,6 @@ class CustomerResults:
     group_totals: dict[str, int] = field(default_factory=dict)
 
 
-def facet_counts(query: str, scope: str, filters: dict[str, str], groups: list[str]) -> dict[str, dict[str, int]]:
-    """How many customers in the scope matching the query and every filter have each value of each group
-    (synchronous): the part of `customer_page` that `count_unfiltered=False` leaves out."""
-    result = meili.call_sync(
-        meili.client().index(meili.uid(CUSTOMERS)).search,
-        prepare_query(query),
-        {
-            "filter": _join([scope, *filters.values()]),
-            "facets": groups,
-            "hitsPerPage": 0,
-            "matchingStrategy": "all",
-        },
-    )
-    return {group: dict(result.get("facetDistribution", {}).get(group, {})) for group in groups}
-
-
 def customer_ids(query: str, scope: str, filters: dict[str, str], *, sort: list[str], limit: int) -> list[int]:
     """The ids of every customer in the scope matching the query and the filters, in the list's order, at most
     `limit` (synchronous): what an export of a list view writes."""
@@ -262,20 +246,16 @@ def customer_page(
     sort: list[str],
     page: int,
     per_page: int,
-    count_unfiltered: bool = True,
 ) -> CustomerResults:
     """One page of customers in the scope matching the query and the filters (one Meilisearch filter string
     per facet group), with exact totals and facet counts for every group (synchronous).
 
     Each group with a filter of its own gets a query without it, so choosing 广东 still shows 云南's count.
-    With `count_unfiltered` false the groups without a filter are left uncounted (their `facets` are missing;
-    their `group_totals` are the total): the caller counts them elsewhere (see `facet_counts`).
     """
     q = prepare_query(query)
     everything = _join([scope, *filters.values()])
     groups = list(dict.fromkeys([*filters, *FACET_GROUPS]))
     unfiltered_groups = [group for group in groups if group not in filters]
-    counted_groups = unfiltered_groups if count_unfiltered else []
     queries: list[dict[str, Any]] = [
         {
             "indexUid": meili.uid(CUSTOMERS),
@@ -284,7 +264,7 @@ def customer_page(
             "sort": sort,
             "page": page,
             "hitsPerPage": per_page,
-            "facets": counted_groups,
+            "facets": unfiltered_groups,
             "matchingStrategy": "all",
             "attributesToRetrieve": ["id"],
             "attributesToHighlight": ["name", "company"],
@@ -305,7 +285,7 @@ def customer_page(
         )
     results = meili.call_sync(meili.client().multi_search, queries)["results"]
     main = results[0]
-    facets = {group: dict(main.get("facetDistribution", {}).get(group, {})) for group in counted_groups}
+    facets = {group: dict(main.get("facetDistribution", {}).get(group, {})) for group in unfiltered_groups}
     group_totals = dict.fromkeys(unfiltered_groups, main.get("totalHits", 0))
     for group, result in zip(filters, results[1:], strict=True):
         facets[group] = dict(result.get("facetDistribution", {}).get(group, {}))

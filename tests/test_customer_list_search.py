@@ -132,42 +132,6 @@ async def test_a_groups_counts_ignore_its_own_filter(surveyors: dict[str, int], 
     assert select_options(yunnan.text, "channel")[str(exhibition["id"])] == "展会 (1)"
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "province=云南省",
-        "kind=member&province=云南省",
-        "owner=pool",
-        "city=昆明市&tier=A",
-        "activity=inactive&origin=own&province=云南省",
-        "owner=me&city=曲靖市",
-    ],
-)
-async def test_the_database_counts_a_small_result_exactly_as_meilisearch_does(
-    surveyors: dict[str, int], people: dict[str, CurrentUser], monkeypatch: pytest.MonkeyPatch, query: str
-) -> None:
-    """Without a text query, the groups without a filter of their own are counted by the database when few
-    customers match and by Meilisearch otherwise: either way the same counts, for a supervisor and for staff."""
-    filters = CustomerFilters.from_query(dict(parse_qsl(query)))
-    for user in (people["zhangwei"], people["wangfang"]):
-        monkeypatch.setattr(service, "FACETS_FROM_DATABASE_UP_TO", 1_000_000)
-        by_database = await service.list_customers(user, filters)
-        monkeypatch.setattr(service, "FACETS_FROM_DATABASE_UP_TO", -1)
-        by_index = await service.list_customers(user, filters)
-        assert by_database.facets == by_index.facets
-        assert by_database.facet_totals == by_index.facet_totals
-        assert names(by_database) == names(by_index)
-    # Not an agreement on nothing: the supervisor's Yunnan prospects are counted per city and owner.
-    supervisor = await service.list_customers(people["zhangwei"], CustomerFilters.from_query({"province": "云南省"}))
-    assert supervisor.facets["city"] == {"昆明市": 2, "曲靖市": 1, "大理白族自治州": 1, "昭通市": 1}
-    # The public pool (昭通) has no owner: no owner is no facet value.
-    assert supervisor.facets["owner_id"] == {
-        str(people["wangfang"].account_id): 3,
-        str(people["liqiang"].account_id): 1,
-    }
-    assert supervisor.facets["tier"] == {"A": 1}
-
-
 async def test_counts_follow_the_filters_in_the_htmx_fragment(
     surveyors: dict[str, int], staff: AsyncTestClient
 ) -> None:

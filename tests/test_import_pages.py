@@ -71,7 +71,6 @@ async def test_import_runs_shows_progress_result_and_undo(
     staff: AsyncTestClient, people: dict[str, CurrentUser]
 ) -> None:
     batch_id = await upload(staff, fixture("customers-utf8.csv"))
-    page = await staff.get(f"/imports/{batch_id}")
     form = {
         f"column-{index}": value
         for index, value in enumerate(

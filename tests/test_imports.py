@@ -22,7 +22,8 @@ from app.options.tables import OptionItem
 
 pytestmark = pytest.mark.db
 
-FIXTURES = Path(__file__).parent / "fixtures" / "import"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "import"
 
 
 def fixture(name: str) -> bytes:
@@ -415,3 +416,93 @@ async def test_staff_see_and_undo_only_their_own_imports(people: dict[str, Curre
 async def test_issues_are_kept_per_row(people: dict[str, CurrentUser]) -> None:
     batch = await run_import(people["zhangwei"], fixture("customers-utf8-bom.csv"))
     assert await ImportIssue.count().where(ImportIssue.batch == batch["id"]) == 4
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The console command
+
+
+async def test_kehu_import_runs_the_same_pipeline_in_process(
+    people: dict[str, CurrentUser], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import import_file
+
+    path = tmp_path / "展会名单.csv"
+    path.write_bytes(fixture("customers-gbk.csv"))
+    with pytest.raises(SystemExit):
+        await import_file(str(path), "own", "展会", "pool", "skip", "", "nobody")
+    await import_file(str(path), "own", "展会", "pool", "skip", "", "zhangwei")
+    rows = await live_customers()
+    assert len(rows) == 4
+    assert {row["origin"] for row in rows} == {"own"} and {row["owner"] for row in rows} == {None}
+    batch = (await service.list_batches(people["zhangwei"]))[0]
+    assert batch["status"] == Status.done and batch["created_by"] == people["zhangwei"].account_id
+    assert "4 created" in capsys.readouterr().out
+
+
+async def test_kehu_import_refuses_a_bad_file_without_importing(people: dict[str, CurrentUser], tmp_path: Path) -> None:
+    from app.cli import import_file
+
+    path = tmp_path / "bad.xlsx"
+    path.write_bytes(fixture("not-a-spreadsheet.xlsx"))
+    with pytest.raises(SystemExit) as refused:
+        await import_file(str(path), "external", "", "", "skip", "", "")
+    assert "bad.xlsx" in str(refused.value)
+    assert await ImportBatch.count() == 0
+
+
+async def test_a_worker_process_killed_mid_import_leaves_a_batch_the_next_worker_finishes(
+    people: dict[str, CurrentUser],
+) -> None:
+    """A real `kehu worker` is killed (SIGKILL) while it imports: every committed chunk carries its progress, so
+    the restarted worker goes on from there and the file ends up imported once, completely."""
+    import asyncio
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    zhang = people["zhangwei"]
+    total = 20_000
+    batch_id = await service.upload(zhang, "big.csv", many_rows(total))
+    await service.start(zhang, batch_id, {"column-0": "name", "column-1": "mobile", "column-2": "province"})
+    # Its own search settings, unreachable: this worker's search job only backs off.
+    env = {**os.environ, "MEILI_URL": "http://127.0.0.1:9", "KEHU_INDEX_PREFIX": "crash_"}
+    worker = subprocess.Popen(  # noqa: ASYNC220 - started once, and killed below
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(6000):
+            batch = (
+                await ImportBatch.select(ImportBatch.rows_done, ImportBatch.status)
+                .where(ImportBatch.id == batch_id)
+                .first()
+            )
+            if batch["rows_done"] > 0 or batch["status"] not in (Status.queued, Status.running):
+                break
+            await asyncio.sleep(0.01)
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+    batch = await service.get_batch(zhang, batch_id)
+    if batch["status"] == Status.done:
+        pytest.skip("the worker finished the whole file before it could be stopped")
+    assert batch["status"] == Status.running
+    assert batch["rows_done"] % service.CHUNK == 0
+    assert await Customer.count().where(Customer.deleted_at.is_null()) == batch["rows_done"] == batch["created_count"]
+    assert await ImportRecord.count().where(ImportRecord.batch == batch_id) == batch["rows_done"]
+
+    await ImportBatch.update({ImportBatch.heartbeat_at: batch["heartbeat_at"] - service.STALE_AFTER * 2}).where(
+        ImportBatch.id == batch_id
+    )
+    assert await service.run_pending() == batch_id
+    batch = await service.get_batch(zhang, batch_id)
+    assert batch["status"] == Status.done and batch["created_count"] == total
+    assert await Customer.count().where(Customer.deleted_at.is_null()) == total
+    mobiles = await Customer.select(Customer.mobile).where(Customer.deleted_at.is_null())
+    assert len({row["mobile"] for row in mobiles}) == total

@@ -3,10 +3,8 @@ its contacts and its projects — each write in one transaction with its audit a
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,7 +14,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from piccolo.columns.combination import And, Or, Where, WhereRaw
 from piccolo.query.functions.aggregate import Sum
-from piccolo.querystring import QueryString
 
 from app.accounts.service import CurrentUser
 from app.accounts.tables import Account
@@ -717,50 +714,6 @@ def _index_scope(user: CurrentUser, filters: CustomerFilters) -> tuple[dict[str,
     return groups, " AND ".join(f"({part})" for part in [search_scope(user), *others] if part)
 
 
-# Meilisearch counts the values of a facet document by document when at most 3,000 customers match (above that,
-# from its per-value bitmaps, in a few milliseconds): about 2.5 ms per group for 1,500 customers on this 2-core
-# machine, 18 ms for the seven groups a filtered list counts. The database reads those customers' seven columns
-# in one indexed query in about 3 ms, so without a text query the database counts small results.
-FACETS_FROM_DATABASE_UP_TO = 3_000
-
-# The list's facet groups (search/query.py FACET_GROUPS) as customer columns.
-_FACET_COLUMNS = {
-    "kind": Customer.kind,
-    "owner_id": Customer.owner,
-    "province": Customer.province,
-    "city": Customer.city,
-    "channel_id": Customer.source_channel,
-    "tier": Customer.value_tier,
-    "origin": Customer.origin,
-    "budget_id": Customer.budget_band,
-    "industry_id": Customer.industry,
-    "segment": Customer.rfm_segment,
-}
-
-
-async def _database_facets(user: CurrentUser, filters: CustomerFilters, groups: list[str]) -> dict[str, dict[str, int]]:
-    """The counts Meilisearch gives for these groups under every filter, from the database: keyed by the value as
-    text, without empty values (no owner, no tier), as Meilisearch counts them.
-
-    The matching customers' columns come back as one JSON array: 1,500 rows of seven values as Python rows (each
-    value converted and put in a dict) cost four times what the database takes to find them."""
-    matching = Customer.select(*(_FACET_COLUMNS[group].as_alias(group) for group in groups)).where(
-        *_page_clauses(user, filters), Customer.kind == filters.kind
-    )
-    values = ", ".join(f'"{group}"' for group in groups)
-    as_json = f"json_group_array(json_array({values}))" if is_sqlite() else f"json_agg(json_build_array({values}))"
-    # The group names are the fixed keys of _FACET_COLUMNS, never user input; the filters are bound parameters.
-    sql = f"SELECT {as_json} AS rows FROM ({{}}) AS matching"  # noqa: S608
-    rows = await Customer._meta.db.run_querystring(QueryString(sql, *matching.querystrings))
-    # No customer matches: SQLite's array is "[]", PostgreSQL's NULL. PostgreSQL's json arrives as text too.
-    found = rows[0]["rows"] if rows else None
-    table = json.loads(found) if found else []
-    return {
-        group: dict(Counter(str(row[index]) for row in table if row[index] not in (None, "")))
-        for index, group in enumerate(groups)
-    }
-
-
 async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
     """Meilisearch picks the page and counts; the rows themselves are read from the database by id, so what
     is shown is current and inside the scope even if the index lags a moment behind."""
@@ -769,9 +722,6 @@ async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> Custo
         return _page([], {kind.value: 0 for kind in Kind}, filters, 1, 0)
     groups, scope = prepared
     page = min(filters.page, max(1, math.ceil(1_000_000 / PAGE_SIZE)))
-    # Without a text query the groups without a filter are counted afterwards, by whichever is faster for the
-    # number of customers found.
-    count_later = not filters.q
     results = await search_engine.call(
         search_query.customer_page,
         filters.q,
@@ -780,16 +730,7 @@ async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> Custo
         sort=_INDEX_SORTS[filters.sort],
         page=page,
         per_page=PAGE_SIZE,
-        count_unfiltered=not count_later,
     )
-    if count_later:
-        uncounted = [group for group in search_query.FACET_GROUPS if group not in groups]
-        if results.total <= FACETS_FROM_DATABASE_UP_TO:
-            results.facets.update(await _database_facets(user, filters, uncounted))
-        else:
-            results.facets.update(
-                await search_engine.call(search_query.facet_counts, filters.q, scope, groups, uncounted)
-            )
     if results.ids:
         found = await Customer.select(*_LIST_COLUMNS).where(Customer.id.is_in(results.ids), visible_customers(user))
         by_id = {row["id"]: row for row in found}

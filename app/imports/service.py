@@ -22,7 +22,7 @@ from app.core import service as core
 from app.customers import normalize
 from app.customers.service import FIELDS, FormErrors, NotVisible, clean_field
 from app.customers.tables import Contact, Customer, Kind, Origin
-from app.db import in_chunks, transaction
+from app.db import in_chunks, is_sqlite, transaction
 from app.i18n import _
 from app.imports import reader
 from app.imports.tables import ImportBatch, ImportFile, ImportIssue, ImportRecord, ImportTemplate, Policy, Status
@@ -39,6 +39,7 @@ PREVIEW_ROWS = 8
 STALE_AFTER = timedelta(seconds=120)
 HEARTBEAT = 20
 POLL_SECONDS = 2.0
+WRITER_PAUSE = 0.03
 TEMPLATE_NAME_LENGTH = 60
 
 # The customer fields a column can go to, in the order they are checked (a province before its city).
@@ -363,8 +364,10 @@ async def clean_settings(user: CurrentUser, headers: list[str], data: dict[str, 
     return Settings(mapping, origin, channel, owner, policy, template_name)
 
 
-async def start(user: CurrentUser, batch_id: int, data: dict[str, str]) -> None:
-    """Confirm a draft batch's mapping and settings and hand it to the worker. Raises NotVisible or FormErrors."""
+async def start(user: CurrentUser, batch_id: int, data: dict[str, str], *, in_process: bool = False) -> None:
+    """Confirm a draft batch's mapping and settings and hand it to the worker — or, `in_process`, mark it as
+    running here (the console command runs it itself; should it die, a worker takes over). Raises NotVisible or
+    FormErrors."""
     batch = await get_batch(user, batch_id)
     if batch["status"] != Status.draft:
         raise FormErrors({"mapping": _("This import has already started.")})
@@ -378,7 +381,8 @@ async def start(user: CurrentUser, batch_id: int, data: dict[str, str]) -> None:
                     ImportBatch.source_channel: settings.source_channel,
                     ImportBatch.owner: settings.owner,
                     ImportBatch.policy: settings.policy,
-                    ImportBatch.status: Status.queued,
+                    ImportBatch.status: Status.running if in_process else Status.queued,
+                    ImportBatch.heartbeat_at: datetime.now(UTC) if in_process else None,
                 }
             )
             .where(ImportBatch.id == batch_id, ImportBatch.status == Status.draft)
@@ -631,11 +635,16 @@ async def _claim() -> int | None:
 
 
 async def _beat(batch_id: int) -> None:
+    """Heartbeats while the file is read and checked; once writing, every chunk beats with its progress (a beat
+    of its own would then wait for the chunks' write lock, and on SQLite could wait in vain)."""
     while True:
         await asyncio.sleep(HEARTBEAT)
-        await ImportBatch.update({ImportBatch.heartbeat_at: datetime.now(UTC)}).where(
-            ImportBatch.id == batch_id, ImportBatch.status == Status.running
-        )
+        try:
+            await ImportBatch.update({ImportBatch.heartbeat_at: datetime.now(UTC)}).where(
+                ImportBatch.id == batch_id, ImportBatch.status == Status.running
+            )
+        except Exception:
+            log.exception("import %s: heartbeat not written", batch_id)
 
 
 async def run_pending(*, progress: Progress | None = None, stop_after_chunks: int | None = None) -> int | None:
@@ -672,7 +681,7 @@ async def run_batch(batch_id: int, *, progress: Progress | None = None, stop_aft
     written so far recorded, so it can be undone."""
     beat = asyncio.create_task(_beat(batch_id))
     try:
-        await _run(batch_id, progress, stop_after_chunks)
+        await _run(batch_id, progress, stop_after_chunks, beat)
     except reader.FileRejected as error:
         await _fail(batch_id, str(error))
     except Interrupted:
@@ -686,7 +695,9 @@ async def run_batch(batch_id: int, *, progress: Progress | None = None, stop_aft
             await beat
 
 
-async def _run(batch_id: int, progress: Progress | None, stop_after_chunks: int | None) -> None:
+async def _run(
+    batch_id: int, progress: Progress | None, stop_after_chunks: int | None, beat: asyncio.Task[None]
+) -> None:
     batch = await ImportBatch.select().where(ImportBatch.id == batch_id).output(load_json=True).first()
     stored = await ImportFile.select(ImportFile.content).where(ImportFile.batch == batch_id).first()
     if batch is None or stored is None:
@@ -713,11 +724,16 @@ async def _run(batch_id: int, progress: Progress | None, stop_after_chunks: int 
             ).where(ImportBatch.id == batch_id)
         batch = await ImportBatch.select().where(ImportBatch.id == batch_id).output(load_json=True).first()
         assert batch is not None
+    beat.cancel()
     writer = _Writer(batch)
     for chunks, start in enumerate(range(batch["rows_done"], len(checked.rows), CHUNK)):
         if stop_after_chunks is not None and chunks >= stop_after_chunks:
             raise Interrupted(batch_id)
         await writer.write(checked.rows[start : start + CHUNK], start + CHUNK)
+        if is_sqlite():
+            # SQLite has one writer at a time, and one asking again and again gets the lock before those waiting
+            # in their busy timeout: a pause between chunks lets the users' own saves in.
+            await asyncio.sleep(WRITER_PAUSE)
         if progress:
             progress(min(start + CHUNK, len(checked.rows)), len(checked.rows))
     await ImportBatch.update({ImportBatch.status: Status.done, ImportBatch.finished_at: datetime.now(UTC)}).where(
