@@ -21,7 +21,7 @@ from app.imports import reader, service
 from app.imports.tables import Policy, Status
 from app.options import service as options
 from app.options.tables import OptionKind
-from app.web import RecordId, form_data, render, see_other, user_of
+from app.web import RecordId, form_data, go_to, render, see_other, user_of
 
 # The form's own fields besides the file; the body may be a little larger than the file itself.
 UPLOAD_BODY_LIMIT = reader.MAX_UPLOAD_BYTES + 1024 * 1024
@@ -79,7 +79,7 @@ class ImportController(Controller):
             batch_id = await service.upload(user_of(request), upload.filename, content)
         except reader.FileRejected as refused:
             return await self._index(request, error=str(refused), status_code=422)
-        return see_other(f"/imports/{batch_id}")
+        return go_to(request, f"/imports/{batch_id}")
 
     async def _batch_page(
         self,
@@ -141,9 +141,9 @@ class ImportController(Controller):
         except FormErrors as refused:
             batch = await service.get_batch(user, batch_id)
             if batch["status"] != Status.draft:
-                return see_other(f"/imports/{batch_id}")
+                return go_to(request, f"/imports/{batch_id}")
             return await self._batch_page(request, batch, form=data, errors=refused.errors, status_code=422)
-        return see_other(f"/imports/{batch_id}")
+        return go_to(request, f"/imports/{batch_id}")
 
     @get("/{batch_id:int}/progress")
     async def progress(self, request: HTMXRequest, batch_id: RecordId) -> Template | Response[None]:
@@ -180,7 +180,7 @@ class ImportController(Controller):
         except FormErrors as refused:
             batch = await service.get_batch(user, batch_id)
             return await self._batch_page(request, batch, undo_error=refused.errors.get("undo", ""), status_code=422)
-        return see_other(f"/imports/{batch_id}")
+        return go_to(request, f"/imports/{batch_id}")
 
     @post("/templates/{template_id:int}/delete")
     async def delete_template(self, request: HTMXRequest, template_id: RecordId) -> Response[Any]:
