@@ -271,21 +271,19 @@ async def get_pair(user: CurrentUser, pair_id: int) -> dict[str, Any]:
 
 async def _decide(user: CurrentUser, pair_id: int, status: PairStatus, allowed_from: PairStatus) -> None:
     _require_supervisor(user)
-    async with transaction():
-        row = (
-            await DuplicatePair.select(DuplicatePair.customer_a)
-            .where(DuplicatePair.id == pair_id, DuplicatePair.status == allowed_from)
-            .first()
-        )
-        if row is None:
-            raise NotVisible(pair_id)
+    decided = (
         await DuplicatePair.update(
             {
                 DuplicatePair.status: status,
                 DuplicatePair.decided_by: user.account_id,
                 DuplicatePair.decided_at: datetime.now(UTC),
             }
-        ).where(DuplicatePair.id == pair_id)
+        )
+        .where(DuplicatePair.id == pair_id, DuplicatePair.status == allowed_from)
+        .returning(DuplicatePair.id)
+    )
+    if not decided:
+        raise NotVisible(pair_id)
 
 
 async def dismiss_pair(user: CurrentUser, pair_id: int) -> None:
@@ -508,19 +506,36 @@ async def _queue_moved(moved: dict[str, list[int]], customer_id: int) -> None:
         )
 
 
+async def _lock(*customer_ids: int) -> None:
+    """Write the two customers' rows before reading them: on PostgreSQL that locks them, so a merge of one of
+    them with a third customer at the same moment waits and then sees this one done (SQLite's IMMEDIATE already
+    lets one writer in at a time)."""
+    await Customer.update({Customer.updated_at: Customer.updated_at}).where(Customer.id.is_in(list(customer_ids)))
+
+
 async def merge(user: CurrentUser, pair_id: int, form: dict[str, str]) -> int:
     """Fold one customer of the pair into the other, in one transaction: the survivor takes the chosen values,
     every contact, project, follow-up, feedback, chat conversation and chat visitor of the other moves to it,
     the other is soft-deleted, both are audited. Returns the merge's id, for its undo."""
     _require_supervisor(user)
     async with transaction():
-        pair = (
-            await DuplicatePair.select(DuplicatePair.customer_a, DuplicatePair.customer_b)
+        now = datetime.now(UTC)
+        # Claim the pair first: of two supervisors merging it at once, the second finds it merged (404).
+        claimed = (
+            await DuplicatePair.update(
+                {
+                    DuplicatePair.status: PairStatus.merged,
+                    DuplicatePair.decided_by: user.account_id,
+                    DuplicatePair.decided_at: now,
+                }
+            )
             .where(DuplicatePair.id == pair_id, DuplicatePair.status == PairStatus.open)
-            .first()
+            .returning(DuplicatePair.customer_a, DuplicatePair.customer_b)
         )
-        if pair is None:
+        if not claimed:
             raise NotVisible(pair_id)
+        pair = claimed[0]
+        await _lock(pair["customer_a"], pair["customer_b"])
         rows = {
             row["id"]: row
             for row in await Customer.select().where(
@@ -540,7 +555,6 @@ async def merge(user: CurrentUser, pair_id: int, form: dict[str, str]) -> int:
         after, errors = _merged_values(survivor, merged, form)
         if errors:
             raise FormErrors(errors)
-        now = datetime.now(UTC)
         before = {column: survivor[column] for column in after}
         if after:
             await Customer.update({**after, "updated_at": now}).where(Customer.id == survivor_id)
@@ -567,13 +581,6 @@ async def merge(user: CurrentUser, pair_id: int, form: dict[str, str]) -> int:
             moved=moved,
         )
         await record.save()
-        await DuplicatePair.update(
-            {
-                DuplicatePair.status: PairStatus.merged,
-                DuplicatePair.decided_by: user.account_id,
-                DuplicatePair.decided_at: now,
-            }
-        ).where(DuplicatePair.id == pair_id)
         await core.record(
             actor_id=user.account_id,
             entity="customer",
@@ -603,15 +610,18 @@ async def undo_merge(user: CurrentUser, merge_id: int) -> None:
     survivor's fields as before the merge. Records added to the survivor since stay with it."""
     _require_supervisor(user)
     async with transaction():
-        row = (
-            await CustomerMerge.select()
+        now = datetime.now(UTC)
+        # Claim the undo first: of two undos at once, the second finds it undone (404).
+        claimed = (
+            await CustomerMerge.update({CustomerMerge.undone_at: now, CustomerMerge.undone_by: user.account_id})
             .where(CustomerMerge.id == merge_id, CustomerMerge.undone_at.is_null())
-            .output(load_json=True)
-            .first()
+            .returning(CustomerMerge.id)
         )
-        if row is None:
+        if not claimed:
             raise NotVisible(merge_id)
+        row = await CustomerMerge.select().where(CustomerMerge.id == merge_id).output(load_json=True).first()
         survivor_id, merged_id = row["survivor"], row["merged"]
+        await _lock(survivor_id, merged_id)
         states = {
             state["id"]: state for state in await Customer.select().where(Customer.id.is_in([survivor_id, merged_id]))
         }
@@ -628,7 +638,6 @@ async def undo_merge(user: CurrentUser, merge_id: int) -> None:
                     table.customer == survivor_id,  # type: ignore[attr-defined]
                 )
         before = {column: _stored(column, value) for column, value in (row["survivor_before"] or {}).items()}
-        now = datetime.now(UTC)
         current = states[survivor_id]
         if before:
             await Customer.update({**before, "updated_at": now}).where(Customer.id == survivor_id)
@@ -636,9 +645,6 @@ async def undo_merge(user: CurrentUser, merge_id: int) -> None:
         for customer_id in (survivor_id, merged_id):
             await refresh_contact_dates(customer_id)
             await refresh_revenue(customer_id)
-        await CustomerMerge.update({CustomerMerge.undone_at: now, CustomerMerge.undone_by: user.account_id}).where(
-            CustomerMerge.id == merge_id
-        )
         if row["pair"] is not None:
             await DuplicatePair.update(
                 {DuplicatePair.status: PairStatus.open, DuplicatePair.decided_by: None, DuplicatePair.decided_at: None}
