@@ -171,6 +171,16 @@ async def test_not_a_duplicate_sticks_across_rescans(people: dict[str, CurrentUs
     assert pair_of(await pairs(), first, second)["id"] == pair_id
 
 
+def test_the_worker_scans_nightly_after_three_and_when_asked() -> None:
+    evening = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # 20:00 in Beijing
+    done_tonight = service.ScanState(finished_at=datetime(2026, 11, 26, 19, 30, tzinfo=UTC))  # 03:30 Beijing
+    assert not service.due(done_tonight, evening)
+    assert service.due(done_tonight, datetime(2026, 11, 27, 19, 1, tzinfo=UTC))  # 03:01 the next night
+    asked = service.ScanState(finished_at=done_tonight.finished_at, requested_at=evening)
+    assert asked.pending and service.due(asked, evening)
+    assert service.due(service.ScanState(), evening)
+
+
 # -- merge and undo ------------------------------------------------------------------------------------------------
 
 
@@ -446,6 +456,7 @@ async def test_staff_get_404_everywhere_and_the_nav_has_no_link(
         response = await staff.request(method, url, data={"survivor": str(old)})
         assert response.status_code == 404, (method, url)
     assert 'href="/duplicates"' not in (await staff.get("/customers")).text
+    assert "/duplicates/customer/" not in (await staff.get(f"/customers/{old}")).text
     assert (await Customer.count().where(Customer.deleted_at.is_not_null())) == 0
 
 
