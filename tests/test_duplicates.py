@@ -131,6 +131,26 @@ async def test_deleted_customers_are_not_scanned(people: dict[str, CurrentUser])
     assert pair_of(await pairs(), first, second) is None
 
 
+async def test_a_rescan_keeps_the_pairs_found_again_updates_their_reasons_and_drops_the_rest(
+    people: dict[str, CurrentUser],
+) -> None:
+    wang = people["wangfang"]
+    first = await add(wang, "刘洋", mobile="13812345678")
+    second = await add(wang, "刘阳", mobile="13812345678")
+    third = await add(wang, "陈静", email="chenjing@163.com")
+    fourth = await add(wang, "陈晶", email="chenjing@163.com")
+    await finder.scan()
+    kept = pair_of(await pairs(), first, second)
+    await customers.update_field(wang, second, "name", "刘洋")
+    await customers.update_field(wang, fourth, "email", "chen.jing@163.com")
+    result = await finder.scan()
+    found = await pairs()
+    again = pair_of(found, first, second)
+    assert again["id"] == kept["id"] and again["score"] > kept["score"]
+    assert "person_name" in again["reasons"]
+    assert pair_of(found, third, fourth) is None and result.pairs == 1
+
+
 async def test_pairs_are_ranked_same_mobile_and_name_first(people: dict[str, CurrentUser]) -> None:
     wang, zhang = people["wangfang"], people["zhangwei"]
     name_only = (await add(wang, "玉溪恒通物流有限公司"), await add(wang, "玉溪恒通物流有限责任公司"))

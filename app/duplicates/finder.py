@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pypinyin import lazy_pinyin
 
 from app.customers.tables import Customer
-from app.db import transaction
+from app.db import in_chunks, transaction
 from app.duplicates.tables import DuplicatePair, DuplicateScan, PairStatus
 from app.regions import PROVINCES, short_name
 
@@ -312,21 +312,37 @@ PAIRS_PER_INSERT = 500
 
 
 async def scan() -> ScanResult:
-    """Scan the whole database and replace the open pairs with what it finds now; a pair someone dismissed (or
-    merged) keeps its verdict and is not found again."""
+    """Scan the whole database and bring the stored pairs in step with what it finds now: a pair found again
+    keeps its id (a supervisor may have it open), new pairs are added, open pairs no longer found go; a pair
+    someone dismissed (or merged) keeps its verdict and is not brought back."""
     started = time.perf_counter()
     started_at = datetime.now(UTC)
     await ensure_scan_row()
     candidates, customers, common = await find_candidates()
     async with transaction():
-        decided = {
-            (row["customer_a"], row["customer_b"])
-            for row in await DuplicatePair.select(DuplicatePair.customer_a, DuplicatePair.customer_b).where(
-                DuplicatePair.status != PairStatus.open
-            )
+        stored = {
+            (row["customer_a"], row["customer_b"]): row
+            for row in await DuplicatePair.select(
+                DuplicatePair.id,
+                DuplicatePair.customer_a,
+                DuplicatePair.customer_b,
+                DuplicatePair.score,
+                DuplicatePair.reasons,
+                DuplicatePair.status,
+            ).output(load_json=True)
         }
-        await DuplicatePair.delete().where(DuplicatePair.status == PairStatus.open)
-        fresh = [candidate for candidate in candidates if (candidate.a, candidate.b) not in decided]
+        found = {(candidate.a, candidate.b): candidate for candidate in candidates}
+        gone = [row["id"] for key, row in stored.items() if row["status"] == PairStatus.open and key not in found]
+        for chunk in in_chunks(gone):
+            await DuplicatePair.delete().where(DuplicatePair.id.is_in(chunk))
+        for key, candidate in found.items():
+            row = stored.get(key)
+            changed = row is not None and (row["score"], row["reasons"]) != (candidate.score, candidate.reasons)
+            if changed and row["status"] == PairStatus.open:
+                await DuplicatePair.update(
+                    {DuplicatePair.score: candidate.score, DuplicatePair.reasons: candidate.reasons}
+                ).where(DuplicatePair.id == row["id"])
+        fresh = [candidate for key, candidate in found.items() if key not in stored]
         now = datetime.now(UTC)
         for start in range(0, len(fresh), PAIRS_PER_INSERT):
             await DuplicatePair.insert(
@@ -342,18 +358,19 @@ async def scan() -> ScanResult:
                     for candidate in fresh[start : start + PAIRS_PER_INSERT]
                 )
             )
+        open_pairs = sum(1 for key in found if key not in stored or stored[key]["status"] == PairStatus.open)
         seconds = time.perf_counter() - started
         await DuplicateScan.update(
             {
                 DuplicateScan.started_at: started_at,
                 DuplicateScan.finished_at: datetime.now(UTC),
                 DuplicateScan.customers: customers,
-                DuplicateScan.pairs: len(fresh),
+                DuplicateScan.pairs: open_pairs,
                 DuplicateScan.milliseconds: round(seconds * 1000),
                 DuplicateScan.common: common,
             }
         ).where(DuplicateScan.id == SCAN_ID)
-    return ScanResult(customers=customers, pairs=len(fresh), seconds=seconds, common=common)
+    return ScanResult(customers=customers, pairs=open_pairs, seconds=seconds, common=common)
 
 
 async def ensure_scan_row() -> None:
