@@ -506,3 +506,18 @@ async def test_a_worker_process_killed_mid_import_leaves_a_batch_the_next_worker
     assert await Customer.count().where(Customer.deleted_at.is_null()) == total
     mobiles = await Customer.select(Customer.mobile).where(Customer.deleted_at.is_null())
     assert len({row["mobile"] for row in mobiles}) == total
+
+
+async def test_a_name_alone_is_no_duplicate_when_the_mobiles_differ(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    await customers.create_customer(zhang, {"name": "昆明市水务局", "mobile": "13900000001", "origin": "own"})
+    content = csv_bytes(
+        [
+            ["客户名称", "手机"],
+            ["大理市水务局", "13900000002"],  # another city's bureau: imported
+            ["曲靖市水务局", "13900000003"],  # and another
+            ["昆明市水务局", ""],  # the same name and no mobile to tell them apart: a duplicate
+        ]
+    )
+    batch = await run_import(zhang, content, policy="skip")
+    assert (batch["created_count"], batch["skipped_count"]) == (2, 1)

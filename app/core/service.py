@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from app.core.tables import AuditLog, SearchOutbox
+from app.db import insert_rows
 from search.documents import jobs_for_change
 
 
@@ -62,28 +64,31 @@ async def record(
 async def record_many(
     *, actor_id: int | None, entity: str, action: str, changes: list[tuple[int, dict[str, Any]]]
 ) -> None:
-    """`record` for many records of one entity at once (a spreadsheet import, its undo): one statement for the
-    audit rows and one for the outbox rows. `changes` holds (entity id, field-level diff); the entity is a
-    customer, so each is its own customer_id."""
+    """`record` for many customers at once (a spreadsheet import, its undo): the audit rows in one statement,
+    the outbox rows in another. `changes` holds (customer id, field-level diff)."""
     if not changes:
         return
-    await AuditLog.insert(
-        *(
-            AuditLog(
-                actor=actor_id,
-                entity=entity,
-                entity_id=entity_id,
-                customer_id=entity_id if entity == "customer" else None,
-                action=action,
-                diff=diff_,
-            )
-            for entity_id, diff_ in changes
-        )
+    now = datetime.now(UTC)
+    await insert_rows(
+        AuditLog,
+        [
+            {
+                "actor": actor_id,
+                "entity": entity,
+                "entity_id": entity_id,
+                "customer_id": entity_id,
+                "action": action,
+                "diff": json.dumps(changes_, ensure_ascii=False),
+                "at": now,
+            }
+            for entity_id, changes_ in changes
+        ],
     )
-    jobs = [
-        job
-        for entity_id, _ in changes
-        for job in jobs_for_change(entity, entity_id, entity_id if entity == "customer" else None)
-    ]
-    if jobs:
-        await SearchOutbox.insert(*(SearchOutbox(entity=name, entity_id=record_id) for name, record_id in jobs))
+    jobs = [job for entity_id, _ in changes for job in jobs_for_change(entity, entity_id, entity_id)]
+    await insert_rows(
+        SearchOutbox,
+        [
+            {"entity": name, "entity_id": record_id, "created_at": now, "attempts": 0, "last_error": ""}
+            for name, record_id in jobs
+        ],
+    )
