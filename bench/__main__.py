@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite BENCHMARKS.md."""
 
-from bench import analysis, chat, duplicates, pages, search
+from bench import analysis, chat, duplicates, imports, pages, search
 from bench.common import write_report
 
 if __name__ == "__main__":
@@ -9,4 +9,5 @@ if __name__ == "__main__":
     chat.main()
     analysis.main()
     duplicates.main()
+    imports.main()
     print(f"wrote {write_report()}")
