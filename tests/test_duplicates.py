@@ -165,6 +165,12 @@ async def test_pairs_are_ranked_same_mobile_and_name_first(people: dict[str, Cur
     assert order == [frozenset(both), frozenset(mobile_only), frozenset(name_only)]
     assert page.pairs[0]["score"] == 100
     assert page.pairs[0]["reasons"][:2] == ["mobile", "name"]
+    by_name = await service.list_pairs(zhang, reason="name")
+    assert {frozenset((row["customer_a"], row["customer_b"])) for row in by_name.pairs} == {
+        frozenset(both),
+        frozenset(name_only),
+    }
+    assert (await service.list_pairs(zhang, reason="nonsense")).total == 3
 
 
 async def test_a_value_shared_by_many_customers_is_reported_not_paired(people: dict[str, CurrentUser]) -> None:
@@ -443,8 +449,9 @@ async def test_the_customer_page_links_to_its_duplicates(
     assert f"/duplicates/customer/{first}" in page.text
     link = await supervisor.get(f"/duplicates/customer/{first}")
     assert f"/duplicates?customer={first}" in link.text
-    listing = await supervisor.get(f"/duplicates?customer={first}")
+    listing = await supervisor.get(f"/duplicates?customer={first}&reason=mobile")
     assert text_of(listing.text).count("刘洋") >= 2
+    assert 'href="/duplicates?reason=mobile"' in listing.text
 
 
 async def test_customer_text_is_escaped_on_every_page(
@@ -508,6 +515,7 @@ async def test_bad_ids_and_parameters_are_4xx_never_500(supervisor: AsyncTestCli
         ("GET", "/duplicates?tab=nonsense"),
         ("GET", "/duplicates?page=abc"),
         ("GET", "/duplicates?customer=-1"),
+        ("GET", "/duplicates?reason=" + "x" * 100),
         ("GET", "/duplicates/customer/99999999999999"),
     ):
         response = await supervisor.request(method, url)

@@ -20,7 +20,7 @@ from app.web import RecordId, form_data, render, see_other, user_of, wants_fragm
 
 SCAN_STATUS = "scan-status"
 
-Tab = Annotated[str, QueryParameter(max_length=20)]
+Word = Annotated[str, QueryParameter(max_length=20)]
 Page = Annotated[int, QueryParameter(ge=1, le=100_000)]
 OptionalId = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
 
@@ -63,10 +63,11 @@ class DuplicateController(Controller):
 
     @get("/")
     async def pairs(
-        self, request: HTMXRequest, tab: Tab = "open", page: Page = 1, customer: OptionalId = None
+        self, request: HTMXRequest, tab: Word = "open", page: Page = 1, customer: OptionalId = None, reason: Word = ""
     ) -> Template:
-        """The pairs to review (or those dismissed), most certain first; `customer` keeps one customer's pairs."""
-        pairs = await service.list_pairs(user_of(request), tab=tab, page=page, customer_id=customer)
+        """The pairs to review (or those dismissed), most certain first; `customer` keeps one customer's pairs,
+        `reason` those found for one reason."""
+        pairs = await service.list_pairs(user_of(request), tab=tab, page=page, customer_id=customer, reason=reason)
         return render(
             "duplicates/pairs.html",
             active_nav="duplicates",

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
+from piccolo.columns.combination import WhereRaw
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
@@ -178,6 +180,13 @@ class PairPage:
     pages: int
     tab: str
     customer_id: int | None
+    reason: str = ""
+
+    def query(self, **changes: Any) -> str:
+        """The list's URL query with some parts changed, e.g. query(page=2)."""
+        parts = {"tab": self.tab, "customer": self.customer_id, "reason": self.reason, "page": None, **changes}
+        defaults = {"tab": "open", "page": 1}
+        return urlencode({key: value for key, value in parts.items() if value and value != defaults.get(key)})
 
 
 _PAIR_COLUMNS = (
@@ -215,15 +224,20 @@ def _live_pairs(status: str) -> list[Any]:
 
 
 async def list_pairs(
-    user: CurrentUser, *, tab: str = "open", page: int = 1, customer_id: int | None = None
+    user: CurrentUser, *, tab: str = "open", page: int = 1, customer_id: int | None = None, reason: str = ""
 ) -> PairPage:
-    """The pairs to review, most certain first; `customer_id` keeps those of one customer."""
+    """The pairs to review, most certain first; `customer_id` keeps those of one customer, `reason` those found
+    for that reason (an unknown reason is ignored)."""
     _require_supervisor(user)
     if tab not in TABS:
         raise NotVisible(tab)
     clauses = _live_pairs(tab)
     if customer_id is not None:
         clauses.append((DuplicatePair.customer_a == customer_id) | (DuplicatePair.customer_b == customer_id))
+    reason = reason if reason in REASONS else ""
+    if reason:
+        # The reasons are a JSON list of known codes: the quoted code tells 'name' from 'person_name'.
+        clauses.append(WhereRaw("CAST(duplicate_pair.reasons AS TEXT) LIKE {}", f'%"{reason}"%'))
     total = await DuplicatePair.count().where(*clauses)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -238,7 +252,7 @@ async def list_pairs(
     )
     for row in rows:
         row["reason_labels"] = reason_labels(row["reasons"] or [])
-    return PairPage(rows, total, page, pages, tab, customer_id)
+    return PairPage(rows, total, page, pages, tab, customer_id, reason)
 
 
 async def open_pairs_of(customer_id: int) -> int:
