@@ -95,11 +95,34 @@ _CUSTOMER_COLUMNS = (
 )
 
 
+# The customer list's filter groups: each a filterable attribute whose values the list counts.
+FACET_GROUPS = (
+    "kind",
+    "owner_id",
+    "province",
+    "city",
+    "channel_id",
+    "tier",
+    "origin",
+    "budget_id",
+    "industry_id",
+    "segment",
+)
+# One more attribute holds every group's value as "group:value". For a result of up to 3,000 customers
+# Meilisearch counts facet values document by document, about as fast for this one attribute as for any one
+# group: 4 ms instead of 24 for the seven groups a filtered list counts (100,000 customers, 1,500 found).
+FACET_VALUES = "facet_values"
+
+
+def facet_values(document: dict[str, Any]) -> list[str]:
+    return [f"{group}:{document[group]}" for group in FACET_GROUPS if document[group] not in (None, "")]
+
+
 def customer_document(row: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any]:
     name, company = _clean(row["name"]), _clean(row["company"])
     contact_names = [_clean(contact["name"]) for contact in contacts]
     names = [name, company, *contact_names]
-    return {
+    document = {
         "id": row["id"],
         "name": name,
         "company": company,
@@ -133,6 +156,8 @@ def customer_document(row: dict[str, Any], contacts: list[dict[str, Any]]) -> di
         "updated_ts": _timestamp(row["updated_at"]),
         "name_sort": text.sort_key(name),
     }
+    document[FACET_VALUES] = facet_values(document)
+    return document
 
 
 async def customer_documents(ids: Iterable[int]) -> tuple[list[dict[str, Any]], list[int]]:

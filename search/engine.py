@@ -18,12 +18,15 @@ import meilisearch
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 
 from app.config import get_settings
-from search.documents import CUSTOMERS, FEEDBACK, FOLLOW_UPS, INDEXES
+from search.documents import CUSTOMERS, FACET_VALUES, FEEDBACK, FOLLOW_UPS, INDEXES
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 2
 TASK_TIMEOUT_MS = 60_000
 RETRY_AFTER_SECONDS = 5.0
+# The most values one facet reports: the customer list's combined facet holds every owner, province, city, channel,
+# budget band and industry among the customers found, so it must be roomy (search/query.py checks it was).
+MAX_FACET_VALUES = 5_000
 
 
 def _chinese(*attributes: str) -> list[dict[str, list[str]]]:
@@ -50,6 +53,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
         ],
         "filterableAttributes": [
             "id",
+            FACET_VALUES,
             "kind",
             "origin",
             "owner_id",
@@ -73,7 +77,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
             "disableOnNumbers": True,
             "disableOnAttributes": ["phones", "grams"],
         },
-        "faceting": {"maxValuesPerFacet": 500},
+        "faceting": {"maxValuesPerFacet": MAX_FACET_VALUES},
         "pagination": {"maxTotalHits": 1_000_000},
     },
     FOLLOW_UPS: {
@@ -185,6 +189,12 @@ def ensure_indexes(*, suffix: str = "") -> None:
 
 def delete_index(index_uid: str) -> None:
     wait(client().delete_index(index_uid), tolerate="index_not_found")
+
+
+def filterable_attributes(name: str) -> list[str]:
+    """The filterable attributes an existing index has now (before `ensure_indexes`, those of the release that
+    last applied its settings)."""
+    return list(client().index(uid(name)).get_filterable_attributes() or [])
 
 
 def document_counts(*, suffix: str = "") -> dict[str, int | None]:

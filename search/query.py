@@ -13,7 +13,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from search import engine as meili
-from search.documents import CUSTOMERS, FEEDBACK, FOLLOW_UPS
+from search.documents import CUSTOMERS, FACET_GROUPS, FACET_VALUES, FEEDBACK, FOLLOW_UPS
 from search.text import MARK_END, MARK_START, has_cjk, phone_query
 
 _HIGHLIGHT = {"highlightPreTag": MARK_START, "highlightPostTag": MARK_END}
@@ -186,20 +186,6 @@ def search_everything(query: str, scope: str, *, limit: int = 5) -> Found:
 # The customer list
 
 
-FACET_GROUPS = (
-    "kind",
-    "owner_id",
-    "province",
-    "city",
-    "channel_id",
-    "tier",
-    "origin",
-    "budget_id",
-    "industry_id",
-    "segment",
-)
-
-
 @dataclass
 class CustomerResults:
     ids: list[int]
@@ -210,6 +196,34 @@ class CustomerResults:
     # {"province": 40, …}: for each group, how many match every filter except that group's own — the "All" of
     # its select, and what the owner counts subtract from to give the public pool (no owner is no facet value).
     group_totals: dict[str, int] = field(default_factory=dict)
+
+
+def _split_facet_values(counts: dict[str, int], groups: list[str]) -> dict[str, dict[str, int]]:
+    """{"city:昆明市": 3, "tier:A": 1} → {"city": {"昆明市": 3}, "tier": {"A": 1}}, for the groups asked."""
+    split: dict[str, dict[str, int]] = {group: {} for group in groups}
+    for key, count in counts.items():
+        group, _, value = key.partition(":")
+        if group in split:
+            split[group][value] = count
+    return split
+
+
+def _complete(combined: dict[str, int], total: int) -> bool:
+    """Whether the combined attribute's counts can be trusted. Every customer has a kind, so its kind counts add
+    up to the total, unless documents indexed before the attribute existed lack it (until `kehu reindex`); and a
+    facet reports at most MAX_FACET_VALUES values."""
+    kinds = sum(count for key, count in combined.items() if key.startswith("kind:"))
+    return kinds == total and len(combined) < meili.MAX_FACET_VALUES
+
+
+def _facet_counts(q: str, everything: str, groups: list[str]) -> dict[str, dict[str, int]]:
+    """The groups' counts attribute by attribute: slower for a small result, right whatever the documents hold."""
+    result = meili.call_sync(
+        meili.client().index(meili.uid(CUSTOMERS)).search,
+        q,
+        {"filter": everything, "facets": groups, "hitsPerPage": 0, "matchingStrategy": "all"},
+    )
+    return {group: dict(result.get("facetDistribution", {}).get(group, {})) for group in groups}
 
 
 def customer_ids(query: str, scope: str, filters: dict[str, str], *, sort: list[str], limit: int) -> list[int]:
@@ -264,7 +278,8 @@ def customer_page(
             "sort": sort,
             "page": page,
             "hitsPerPage": per_page,
-            "facets": unfiltered_groups,
+            # The groups without a filter, all counted at once from their combined attribute.
+            "facets": [FACET_VALUES] if unfiltered_groups else [],
             "matchingStrategy": "all",
             "attributesToRetrieve": ["id"],
             "attributesToHighlight": ["name", "company"],
@@ -285,7 +300,11 @@ def customer_page(
         )
     results = meili.call_sync(meili.client().multi_search, queries)["results"]
     main = results[0]
-    facets = {group: dict(main.get("facetDistribution", {}).get(group, {})) for group in unfiltered_groups}
+    combined = main.get("facetDistribution", {}).get(FACET_VALUES, {})
+    if not unfiltered_groups or _complete(combined, main.get("totalHits", 0)):
+        facets = _split_facet_values(combined, unfiltered_groups)
+    else:
+        facets = _facet_counts(q, everything, unfiltered_groups)
     group_totals = dict.fromkeys(unfiltered_groups, main.get("totalHits", 0))
     for group, result in zip(filters, results[1:], strict=True):
         facets[group] = dict(result.get("facetDistribution", {}).get(group, {}))

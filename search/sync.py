@@ -22,7 +22,7 @@ from app.feedback.tables import Feedback
 from app.followups.tables import FollowUp
 from search import documents
 from search import engine as meili
-from search.documents import CUSTOMERS, FEEDBACK, FOLLOW_UPS, INDEXES, Batch
+from search.documents import CUSTOMERS, FACET_VALUES, FEEDBACK, FOLLOW_UPS, INDEXES, Batch
 
 log = logging.getLogger("kehu.search")
 
@@ -183,11 +183,16 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
 
 async def prepare_indexes() -> None:
     """Start-up: apply the settings (idempotent). Rebuild the indexes from the database when they are missing,
-    or when nothing is queued and the counts still differ (data loaded in bulk, e.g. `kehu demo`)."""
+    when nothing is queued and the counts still differ (data loaded in bulk, e.g. `kehu demo`), or when the
+    customer documents were made by a release before their combined facet attribute (the list counts them
+    correctly either way, but slowly)."""
     counts = await meili.call(meili.document_counts)
+    earlier = counts[CUSTOMERS] is not None and FACET_VALUES not in await meili.call(
+        meili.filterable_attributes, CUSTOMERS
+    )
     await meili.call(meili.ensure_indexes)
-    if counts[CUSTOMERS] is None or (not await SearchOutbox.exists() and counts != await _database_counts()):
-        log.info("search indexes missing or out of step: building them from the database")
+    if counts[CUSTOMERS] is None or earlier or (not await SearchOutbox.exists() and counts != await _database_counts()):
+        log.info("search indexes missing, of an earlier release or out of step: building them from the database")
         await reindex()
 
 

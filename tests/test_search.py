@@ -18,6 +18,7 @@ from app.feedback import service as feedback
 from app.followups import service as followups
 from search import engine as meili
 from search import query, sync
+from search.documents import FACET_VALUES
 from search.text import grams, phone_query, phone_suffixes, pinyin
 from tests.conftest import Search
 
@@ -396,12 +397,19 @@ async def test_start_up_gives_an_index_of_an_earlier_release_the_new_filters(
     wang = people["wangfang"]
     index = meili.client().index(meili.uid("customers"))
     earlier = [
-        name for name in meili.SETTINGS["customers"]["filterableAttributes"] if name not in ("segment", "created_ts")
+        name
+        for name in meili.SETTINGS["customers"]["filterableAttributes"]
+        if name not in ("segment", "created_ts", FACET_VALUES)
     ]
     meili.wait(index.update_settings({"filterableAttributes": earlier}))
     customer_id = await make_customer(wang, "玉溪矿业勘查院")
     await Customer.update({Customer.rfm_segment: "general_keep"}).where(Customer.id == customer_id)
     await search.sync()
+    # Its documents had no combined facet attribute either.
+    documents = [dict(document) for document in index.get_documents({"limit": 10}).results]
+    for document in documents:
+        del document[FACET_VALUES]
+    meili.wait(index.add_documents(documents))
     entered = customers.CustomerFilters(segment="general_keep", created_from=date(2020, 1, 1))
     in_yunnan = customers.CustomerFilters(province="云南省")
 
@@ -412,7 +420,19 @@ async def test_start_up_gives_an_index_of_an_earlier_release_the_new_filters(
         assert [row["id"] for row in waiting.rows] == [customer_id] and not waiting.facet_totals
 
     await sync.prepare_indexes()
-    assert {"segment", "created_ts"} <= set(index.get_filterable_attributes())
+    assert {"segment", "created_ts", FACET_VALUES} <= set(index.get_filterable_attributes())
+    # The documents were rebuilt with the attribute.
+    rebuilt = meili.client().index(meili.uid("customers")).get_documents({"limit": 10}).results
+    assert [dict(document)[FACET_VALUES] for document in rebuilt] == [
+        [
+            "kind:prospect",
+            f"owner_id:{wang.account_id}",
+            "province:云南省",
+            "city:昆明市",
+            "origin:own",
+            "segment:general_keep",
+        ]
+    ]
     for filters in (entered, in_yunnan):
         page = await customers.list_customers(wang, filters)
         assert [row["id"] for row in page.rows] == [customer_id]
