@@ -529,8 +529,11 @@ async def test_moved_contacts_projects_and_feedback_are_the_survivors_in_its_pag
     zhang = people["zhangwei"]
     pair_id, old, new = await make_pair_with_history(people)
     await service.merge(zhang, pair_id, {"survivor": str(old)})
-    page = text_of((await supervisor.get(f"/customers/{old}")).text)
+    html = (await supervisor.get(f"/customers/{old}")).text
+    page = text_of(html)
     assert "陈静" in page and "房屋安全鉴定" in page
+    # The history lists the merge with the fields it changed.
+    assert "<ins>info@huaxin.cn</ins>" in html[html.index('id="history"') :]
     assert (await supervisor.get(f"/customers/{new}")).status_code == 404
     assert await Contact.count().where(Contact.customer == new) == 0
     assert await Project.count().where(Project.customer == old) == 2

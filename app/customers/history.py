@@ -16,7 +16,17 @@ from app.labels import label, option_label
 from app.options.tables import OptionItem
 
 # Bookkeeping columns that change with the real change and add nothing to read.
-HIDDEN = {"updated_at", "name_key", "tier_pinned", "converted_at", "deleted_at", "customer"}
+HIDDEN = {
+    "updated_at",
+    "name_key",
+    "tier_pinned",
+    "converted_at",
+    "deleted_at",
+    "customer",
+    # A merge names the other customer by id; the entry itself says what happened.
+    "merged_from",
+    "merged_into",
+}
 OPTION_FIELDS = {"industry", "source_channel", "budget_band", "method"}
 CHOICE_FIELDS = {"kind", "origin", "value_tier", "status", "rfm_segment"}
 MOMENTS = {"happened_at", "next_follow_up_at"}
@@ -147,7 +157,7 @@ async def history_of(customer_id: int) -> list[dict[str, Any]]:
                 for field, (old, new) in entry["diff"].items()
                 if field not in HIDDEN
             ]
-            if entry["action"] in ("update", "assign")
+            if entry["action"] in ("update", "assign", "merge", "unmerge")
             else []
         )
     return entries
