@@ -521,3 +521,23 @@ async def test_a_name_alone_is_no_duplicate_when_the_mobiles_differ(people: dict
     )
     batch = await run_import(zhang, content, policy="skip")
     assert (batch["created_count"], batch["skipped_count"]) == (2, 1)
+
+
+async def test_a_finished_batch_lets_go_of_its_file_and_abandoned_uploads_are_dropped(
+    people: dict[str, CurrentUser],
+) -> None:
+    from datetime import timedelta
+
+    from app.imports.tables import ImportFile
+
+    zhang = people["zhangwei"]
+    await run_import(zhang, csv_bytes([["姓名"], ["王五"]]))
+    assert await ImportFile.count() == 0
+    left = await service.upload(zhang, "a.csv", csv_bytes([["姓名"], ["赵六"]]))
+    batch = await service.get_batch(zhang, left)
+    await ImportBatch.update({ImportBatch.created_at: batch["created_at"] - timedelta(days=2)}).where(
+        ImportBatch.id == left
+    )
+    await service.upload(zhang, "b.csv", csv_bytes([["姓名"], ["钱七"]]))
+    assert not await ImportBatch.exists().where(ImportBatch.file_name == "a.csv")
+    assert await ImportFile.count() == 1

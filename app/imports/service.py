@@ -43,6 +43,7 @@ HEARTBEAT = 20
 POLL_SECONDS = 2.0
 WRITER_PAUSE = 0.03
 TEMPLATE_NAME_LENGTH = 60
+DRAFTS_KEPT = timedelta(days=1)
 
 # The customer fields a column can go to, in the order they are checked (a province before its city).
 IMPORTABLE = [
@@ -284,6 +285,14 @@ async def upload(user: CurrentUser, file_name: str, content: bytes) -> int:
     sheet = await asyncio.to_thread(reader.read, content, limit=PREVIEW_ROWS)
     file_name = normalize.clean_text(file_name)[:200] or "import"
     async with transaction():
+        # Files uploaded and left without choosing their columns are dropped after a day.
+        abandoned = ImportBatch.select(ImportBatch.id).where(
+            ImportBatch.status == Status.draft, ImportBatch.created_at < datetime.now(UTC) - DRAFTS_KEPT
+        )
+        await ImportFile.delete().where(ImportFile.batch.is_in(abandoned))
+        await ImportBatch.delete().where(
+            ImportBatch.status == Status.draft, ImportBatch.created_at < datetime.now(UTC) - DRAFTS_KEPT
+        )
         batch = ImportBatch(
             created_by=user.account_id,
             file_name=file_name,
@@ -718,9 +727,15 @@ async def run_worker(*, stop: asyncio.Event | None = None) -> None:
 
 
 async def _fail(batch_id: int, message: str) -> None:
-    await ImportBatch.update(
-        {ImportBatch.status: Status.failed, ImportBatch.message: message, ImportBatch.finished_at: datetime.now(UTC)}
-    ).where(ImportBatch.id == batch_id)
+    async with transaction():
+        await ImportBatch.update(
+            {
+                ImportBatch.status: Status.failed,
+                ImportBatch.message: message,
+                ImportBatch.finished_at: datetime.now(UTC),
+            }
+        ).where(ImportBatch.id == batch_id)
+        await ImportFile.delete().where(ImportFile.batch == batch_id)
 
 
 async def run_batch(batch_id: int, *, progress: Progress | None = None, stop_after_chunks: int | None = None) -> None:
@@ -781,9 +796,12 @@ async def _run(
             await asyncio.sleep(WRITER_PAUSE)
         if progress:
             progress(min(start + CHUNK, len(checked.rows)), len(checked.rows))
-    await ImportBatch.update({ImportBatch.status: Status.done, ImportBatch.finished_at: datetime.now(UTC)}).where(
-        ImportBatch.id == batch_id, ImportBatch.status == Status.running
-    )
+    async with transaction():
+        await ImportBatch.update({ImportBatch.status: Status.done, ImportBatch.finished_at: datetime.now(UTC)}).where(
+            ImportBatch.id == batch_id, ImportBatch.status == Status.running
+        )
+        # The file was kept for a worker to resume from; a finished batch needs only its records (for undo).
+        await ImportFile.delete().where(ImportFile.batch == batch_id)
 
 
 def _issue_row(batch_id: int, issue: Issue) -> dict[str, Any]:
@@ -1017,8 +1035,11 @@ async def _existing(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def may_undo(user: CurrentUser, batch: dict[str, Any]) -> bool:
-    return batch["status"] in (Status.done, Status.failed) and (
-        user.is_supervisor or batch["created_by"] == user.account_id
+    """A finished batch that wrote something, by the person who imported it or a supervisor."""
+    return (
+        batch["status"] in (Status.done, Status.failed)
+        and batch["created_count"] + batch["updated_count"] > 0
+        and (user.is_supervisor or batch["created_by"] == user.account_id)
     )
 
 
