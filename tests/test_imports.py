@@ -541,3 +541,12 @@ async def test_a_finished_batch_lets_go_of_its_file_and_abandoned_uploads_are_dr
     await service.upload(zhang, "b.csv", csv_bytes([["姓名"], ["钱七"]]))
     assert not await ImportBatch.exists().where(ImportBatch.file_name == "a.csv")
     assert await ImportFile.count() == 1
+
+
+async def test_a_row_with_several_mistakes_is_one_refused_row_with_each_mistake_listed(
+    people: dict[str, CurrentUser],
+) -> None:
+    batch = await run_import(people["zhangwei"], csv_bytes([["姓名", "手机", "省份"], ["王五", "123", "火星"]]))
+    assert batch["invalid_count"] == 1
+    issues = await service.issues_of(batch["id"])
+    assert [(issue["row_number"], issue["column"]) for issue in issues] == [(2, "手机"), (2, "省份")]

@@ -614,6 +614,7 @@ class Checked:
     rows: list[Row]
     issues: list[Issue]
     repeated: int  # rows left out for repeating an earlier row of the file
+    invalid: int  # rows refused (a row may have several issues)
 
 
 async def check_sheet(sheet: reader.Sheet, mapping: list[str], policy: str) -> Checked:
@@ -624,7 +625,7 @@ async def check_sheet(sheet: reader.Sheet, mapping: list[str], policy: str) -> C
     rows: list[Row] = []
     issues: list[Issue] = []
     first_seen: dict[tuple[str, str], tuple[int, str]] = {}
-    repeated = 0
+    repeated = invalid = 0
     for position, (number, cells) in enumerate(sheet.rows):
         if position % 1000 == 999:
             # Checking 100,000 rows takes seconds: let the worker's other jobs (the search outbox) run meanwhile.
@@ -632,6 +633,7 @@ async def check_sheet(sheet: reader.Sheet, mapping: list[str], policy: str) -> C
         row, problems = await check_row(number, cells, sheet.headers, mapping, options, memo)
         if row is None:
             issues.extend(problems)
+            invalid += 1
             continue
         earlier = next(
             (
@@ -648,7 +650,7 @@ async def check_sheet(sheet: reader.Sheet, mapping: list[str], policy: str) -> C
         for key in row.keys:
             first_seen.setdefault(key, (number, row.values.get("mobile", "")))
         rows.append(row)
-    return Checked(len(sheet.rows), rows, issues, repeated)
+    return Checked(len(sheet.rows), rows, issues, repeated, invalid)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -777,7 +779,7 @@ async def _run(
                 {
                     ImportBatch.total_rows: checked.total,
                     ImportBatch.valid_rows: len(checked.rows),
-                    ImportBatch.invalid_count: len(checked.issues) - checked.repeated,
+                    ImportBatch.invalid_count: checked.invalid,
                     ImportBatch.skipped_count: checked.repeated,
                     ImportBatch.started_at: datetime.now(UTC),
                 }
