@@ -252,10 +252,12 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
         except Exception:  # openpyxl raises anything from KeyError to XML errors for a broken file
             raise FileRejected(_("The Excel file is damaged or not a workbook; open and save it in Excel.")) from None
         try:
-            sheet = workbook.worksheets[0]
+            # The sheet Excel opens on, as the person who saved the file last saw it.
+            active = workbook.active
+            sheet = active if active in workbook.worksheets else workbook.worksheets[0]
             merged = _merged_ranges(archive, sheet._worksheet_path)  # type: ignore[union-attr]
             yield from _filled(_sheet_rows(sheet), merged)
-        except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as error:
+        except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, IndexError, AttributeError, ValueError) as error:
             if isinstance(error, FileRejected):
                 raise
             raise FileRejected(_("The Excel file is damaged or not a workbook; open and save it in Excel.")) from None
