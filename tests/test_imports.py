@@ -87,6 +87,14 @@ def test_gbk_is_detected_and_a_byte_order_mark_is_not_part_of_the_first_header()
     assert reader.read(fixture("customers-utf8-bom.csv")).headers[0] == "客户名称"
 
 
+def test_a_big5_file_is_not_mistaken_for_gbk_and_undecodable_bytes_are_refused() -> None:
+    big5 = "客戶名稱,手機,地址\r\n王芳,13800000000,台北市信義區\r\n李強,13900000000,高雄市\r\n".encode("big5")
+    sheet = reader.read(big5)
+    assert sheet.encoding == "big5" and sheet.headers[0] == "客戶名稱"
+    with pytest.raises(reader.FileRejected):
+        reader.read(bytes(range(128, 256)) * 20)
+
+
 def test_xlsx_title_row_is_skipped_and_merged_cells_fill_every_row_they_cover() -> None:
     sheet = reader.read(fixture("customers-merged-formulas.xlsx"))
     assert sheet.headers == ["客户名称", "手机号码", "省份", "城市", "行业", "备注"]

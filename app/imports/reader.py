@@ -34,6 +34,7 @@ HEADER_SEARCH_ROWS = 10
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+):([A-Z]+)(\d+)"')
 
 
@@ -87,9 +88,13 @@ def decode(content: bytes) -> tuple[str, str]:
     candidates = ["utf-16"] if utf16 else ["utf-8-sig", "gb18030"]
     for encoding in candidates:
         try:
-            return content.decode(encoding), encoding
+            text = content.decode(encoding)
         except UnicodeDecodeError:
             continue
+        # GB18030 decodes nearly any bytes; characters from the private use area betray another encoding (Big5
+        # from Taiwan or Hong Kong, for one), which charset-normalizer then recognises.
+        if encoding != "gb18030" or len(_PRIVATE_USE.findall(text[:100_000])) <= 2:
+            return text, encoding
     guess = from_bytes(content[:1_000_000]).best()
     if guess is not None:
         try:
