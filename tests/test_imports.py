@@ -186,6 +186,13 @@ def test_guessed_mapping_from_chinese_and_english_headers() -> None:
         "phone",
         "source_channel",
     ]
+    # Headers in traditional characters, from Taiwan or Hong Kong.
+    assert service.guess_mapping(["客戶名稱", "手機號碼", "電話", "備註"]) == [
+        "name",
+        "mobile",
+        "phone",
+        "characteristics",
+    ]
     # A list of organisations names them under 公司名称: that is the customer's name.
     assert service.guess_mapping(["公司名称", "联系电话"]) == ["name", "mobile"]
 

@@ -156,10 +156,15 @@ ALIASES: dict[str, list[str]] = {
     "utm_campaign": ["utmcampaign", "campaign", "活动"],
 }
 _STRIP = str.maketrans("", "", " _-.:：*()（）[]【】/\\")
+# Traditional characters of the header words above (files from Taiwan and Hong Kong), as simplified ones.
+_SIMPLIFIED = str.maketrans(
+    "戶稱機電話郵聯繫係職區們來業註說標籤價預質務築資備網類單號碼縣門與",
+    "户称机电话邮联系系职区们来业注说标签价预质务筑资备网类单号码县门与",
+)
 
 
 def _header_key(header: str) -> str:
-    return normalize.clean_text(header).lower().translate(_STRIP)
+    return normalize.clean_text(header).lower().translate(_STRIP).translate(_SIMPLIFIED)
 
 
 def guess_mapping(headers: list[str]) -> list[str]:
