@@ -35,6 +35,7 @@ import uvloop
 
 from bench.common import (
     PASSWORD,
+    SEARCH_PROCESS_OPTIONS,
     Timing,
     database,
     free_port,
@@ -623,7 +624,7 @@ def run_setup(engine: str, web_workers: int) -> tuple[list[Window], list[Ceiling
         var = Path(env["KEHU_VAR_DIR"])
         env |= {"MEILI_URL": f"http://127.0.0.1:{port}", "KEHU_INDEX_PREFIX": "bench_"}
         env |= {"KEHU_WORKERS": str(web_workers), **LIFTED_LIMITS}
-        with meilisearch(var / "meilisearch", port), worker(env, var / "worker.log"):
+        with meilisearch(var / "meilisearch", port, *SEARCH_PROCESS_OPTIONS), worker(env, var / "worker.log"):
             with serving(env, var / "web.log") as (url, process):
                 windows, visitors = uvloop.run(scenario(url, process.pid))
             with serving(env | CEILING_LIMITS, var / "web.log") as (url, _):

@@ -136,6 +136,11 @@ def serving(env: dict[str, str], log: Path | None = None) -> Iterator[tuple[str,
         process.wait(timeout=20)
 
 
+# What scripts/run-meilisearch (the `search` process of `make run`) passes: left to its defaults, Meilisearch
+# took seconds for each one-document update here and kept a core busy under the chat benchmark's writes.
+SEARCH_PROCESS_OPTIONS = ("--max-indexing-memory", "2GiB", "--max-indexing-threads", str(os.cpu_count() or 1))
+
+
 @contextmanager
 def meilisearch(data: Path, port: int, *options: str) -> Iterator[None]:
     """A Meilisearch of the bench's own, its data under the bench's var directory; started again on the same

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import (
+    SEARCH_PROCESS_OPTIONS,
     database,
     free_port,
     kehu,
@@ -43,7 +44,7 @@ def run_engine(engine: str) -> str:
         # Filtered lists are answered by Meilisearch: a Meilisearch of the bench's own, indexed before measuring.
         port = free_port()
         env |= {"MEILI_URL": f"http://127.0.0.1:{port}", "KEHU_INDEX_PREFIX": "bench_"}
-        with meilisearch(Path(env["KEHU_VAR_DIR"]) / "meilisearch", port), server(env) as url:
+        with meilisearch(Path(env["KEHU_VAR_DIR"]) / "meilisearch", port, *SEARCH_PROCESS_OPTIONS), server(env) as url:
             kehu("reindex", env=env)
             supervisor = logged_in(url, "bench_supervisor")
             # 王芳, a demo staff member who owns about a quarter of the customers.
