@@ -242,7 +242,10 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int,
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _RELATION = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-_DAMAGED = "The Excel file is damaged or not a workbook; open and save it in Excel."
+
+
+def _damaged() -> FileRejected:
+    return FileRejected(_("The Excel file is damaged or not a workbook; open and save it in Excel."))
 
 
 def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
@@ -274,7 +277,7 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
         ) as error:
             if isinstance(error, FileRejected):
                 raise
-            raise FileRejected(_(_DAMAGED)) from None
+            raise _damaged() from None
 
 
 def _xml(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
@@ -284,7 +287,7 @@ def _xml(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
     with archive.open(name) as stream:
         head = stream.read(4096)
     if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-        raise FileRejected(_(_DAMAGED))
+        raise _damaged()
     return archive.open(name)
 
 
