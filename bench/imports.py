@@ -25,7 +25,17 @@ from types import SimpleNamespace
 import httpx
 from openpyxl import Workbook
 
-from bench.common import ROOT, database, free_port, kehu, machine, meilisearch, postgres_available, write_section
+from bench.common import (
+    ROOT,
+    SEARCH_PROCESS_OPTIONS,
+    database,
+    free_port,
+    kehu,
+    machine,
+    meilisearch,
+    postgres_available,
+    write_section,
+)
 
 ROWS = int(os.environ.get("KEHU_BENCH_IMPORT_ROWS", "100000"))
 HEADERS = [
@@ -161,9 +171,7 @@ def run_engine(engine: str, files: dict[str, Path]) -> str:
         port = free_port()
         meili_url = f"http://127.0.0.1:{port}"
         env |= {"MEILI_URL": meili_url, "KEHU_INDEX_PREFIX": "bench_"}
-        # Meilisearch as scripts/run-meilisearch starts it in production.
-        options = ("--max-indexing-memory", "2GiB", "--max-indexing-threads", "2")
-        with meilisearch(Path(env["KEHU_VAR_DIR"]) / "meilisearch", port, *options):
+        with meilisearch(Path(env["KEHU_VAR_DIR"]) / "meilisearch", port, *SEARCH_PROCESS_OPTIONS):
             worker = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "worker"],
                 cwd=ROOT,
