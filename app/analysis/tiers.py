@@ -13,30 +13,27 @@ monetary value (revenue) are each high or low against the population's mean; the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, datetime, time
 
 from litestar.exceptions import PermissionDeniedException
-from piccolo.engine.postgres import PostgresEngine
 
 from app.accounts.service import CurrentUser
 from app.analysis.tables import AnalysisSettings
+from app.core import schedule
 from app.core import service as core
 from app.core.tables import AuditLog, SearchOutbox
 from app.customers.service import FormErrors
 from app.customers.tables import Customer, Segment, Tier
-from app.db import engine, is_sqlite, transaction
-from app.i18n import SHANGHAI, _
+from app.db import transaction
+from app.i18n import _
 from search.documents import jobs_for_change
 
 log = logging.getLogger("kehu.analysis")
 
 SETTINGS_ID = 1
 CHUNK = 1000
-CHECK_SECONDS = 5.0
 # The nightly run starts after this hour, Asia/Shanghai: after the day's work, before the next.
 NIGHTLY_AT = time(2, 0)
 # PostgreSQL advisory lock key: one recomputation at a time, however many workers run.
@@ -360,59 +357,33 @@ async def _write(changes: list[tuple[Standing, str | None, str]], *, record: boo
 # The worker's schedule
 
 
-def _last_nightly(now: datetime) -> datetime:
-    """The latest nightly start at or before `now`."""
-    here = now.astimezone(SHANGHAI)
-    start = datetime.combine(here.date(), NIGHTLY_AT, tzinfo=SHANGHAI)
-    if here < start:
-        start -= timedelta(days=1)
-    return start.astimezone(UTC)
-
-
 def due(settings: TierSettings, now: datetime) -> bool:
     """A run is due when one was asked for, or the last one is older than the latest nightly start."""
-    return settings.pending or settings.computed_at is None or settings.computed_at < _last_nightly(now)
+    return (
+        settings.pending
+        or settings.computed_at is None
+        or settings.computed_at < schedule.last_nightly(now, NIGHTLY_AT)
+    )
 
 
-async def recompute_if_due(now: datetime | None = None) -> RecomputeResult | None:
-    """Run once if due. On PostgreSQL an advisory lock keeps several workers from running at once; the one that
-    waited finds the run done when it looks again under the lock. On SQLite one worker runs."""
-    if not due(await tier_settings(), now or datetime.now(UTC)):
-        return None
-    db = engine()
-    if is_sqlite() or not isinstance(db, PostgresEngine):
-        return await recompute_tiers()
-    connection: Any = await db.get_new_connection()
-    try:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
-            return None
-        try:
-            if not due(await tier_settings(), datetime.now(UTC)):
-                return None
-            return await recompute_tiers()
-        finally:
-            await connection.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
-    finally:
-        await connection.close()
+async def recompute_if_due() -> RecomputeResult | None:
+    """Run once if due; one worker at a time."""
+
+    async def is_due(now: datetime) -> bool:
+        return due(await tier_settings(), now)
+
+    return await schedule.run_if_due(is_due, recompute_tiers, lock_key=_LOCK_KEY)
 
 
 async def run_schedule(*, stop: asyncio.Event | None = None) -> None:
     """The worker's tier schedule: look every few seconds whether a run is due, until stopped."""
-    stop = stop or asyncio.Event()
-    while not stop.is_set():
-        try:
-            result = await recompute_if_due()
-            if result is not None:
-                log.info(
-                    "value tiers recomputed: A %s, B %s, C %s, untiered %s, pinned %s, changed %s",
-                    result.a,
-                    result.b,
-                    result.c,
-                    result.untiered,
-                    result.pinned,
-                    result.changed,
-                )
-        except Exception:
-            log.exception("value tier recomputation failed; trying again later")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=CHECK_SECONDS)
+    await schedule.run_forever(
+        recompute_if_due,
+        lambda result: (
+            f"A {result.a}, B {result.b}, C {result.c}, untiered {result.untiered}, pinned {result.pinned}, "
+            f"changed {result.changed}"
+        ),
+        log=log,
+        what="value tiers recomputed",
+        stop=stop,
+    )

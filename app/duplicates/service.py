@@ -10,17 +10,17 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
 from piccolo.columns.combination import WhereRaw
-from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
 from app.accounts.service import CurrentUser
 from app.chat.tables import ChatVisitor, Conversation
+from app.core import schedule
 from app.core import service as core
 from app.core.tables import SearchOutbox
 from app.customers import normalize
@@ -33,12 +33,12 @@ from app.customers.service import (
     refresh_revenue,
 )
 from app.customers.tables import Contact, Customer, Kind, Project
-from app.db import engine, in_chunks, is_sqlite, transaction
+from app.db import in_chunks, transaction
 from app.duplicates import finder
 from app.duplicates.tables import CustomerMerge, DuplicatePair, DuplicateScan, PairStatus
 from app.feedback.tables import Feedback
 from app.followups.tables import FollowUp
-from app.i18n import SHANGHAI, _
+from app.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,6 @@ def _require_supervisor(user: CurrentUser) -> None:
 
 # The worker scans every night after this time (Beijing time), and within seconds when a supervisor asks.
 NIGHTLY_AT = time(3, 0)
-CHECK_SECONDS = 5.0
 _LOCK_KEY = 5_000_002
 
 
@@ -98,54 +97,29 @@ async def request_scan(user: CurrentUser) -> None:
     )
 
 
-def _last_nightly(now: datetime) -> datetime:
-    here = now.astimezone(SHANGHAI)
-    start = datetime.combine(here.date(), NIGHTLY_AT, tzinfo=SHANGHAI)
-    if here < start:
-        start -= timedelta(days=1)
-    return start.astimezone(UTC)
-
-
 def due(state: ScanState, now: datetime) -> bool:
     """A scan is due when one was asked for, or the last one is older than the latest nightly start."""
-    return state.pending or state.finished_at is None or state.finished_at < _last_nightly(now)
+    return state.pending or state.finished_at is None or state.finished_at < schedule.last_nightly(now, NIGHTLY_AT)
 
 
-async def scan_if_due(now: datetime | None = None) -> finder.ScanResult | None:
-    """Scan once if due. On PostgreSQL an advisory lock keeps several workers from scanning at once."""
-    if not due(await scan_state(), now or datetime.now(UTC)):
-        return None
-    db = engine()
-    if is_sqlite() or not isinstance(db, PostgresEngine):
-        return await finder.scan()
-    connection: Any = await db.get_new_connection()
-    try:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
-            return None
-        try:
-            if not due(await scan_state(), datetime.now(UTC)):
-                return None
-            return await finder.scan()
-        finally:
-            await connection.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
-    finally:
-        await connection.close()
+async def scan_if_due() -> finder.ScanResult | None:
+    """Scan once if due; one worker at a time."""
+
+    async def is_due(now: datetime) -> bool:
+        return due(await scan_state(), now)
+
+    return await schedule.run_if_due(is_due, finder.scan, lock_key=_LOCK_KEY)
 
 
 async def run_schedule(*, stop: asyncio.Event | None = None) -> None:
     """The worker's duplicate scan schedule: look every few seconds whether a scan is due, until stopped."""
-    stop = stop or asyncio.Event()
-    while not stop.is_set():
-        try:
-            result = await scan_if_due()
-            if result is not None:
-                log.info(
-                    "duplicate scan: %s customers, %s pairs in %.1f s", result.customers, result.pairs, result.seconds
-                )
-        except Exception:
-            log.exception("duplicate scan failed; trying again later")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=CHECK_SECONDS)
+    await schedule.run_forever(
+        scan_if_due,
+        lambda result: f"{result.customers} customers, {result.pairs} pairs in {result.seconds:.1f} s",
+        log=log,
+        what="duplicate scan",
+        stop=stop,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
