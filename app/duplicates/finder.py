@@ -12,6 +12,7 @@ instead of paired.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import time
 import unicodedata
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pypinyin import lazy_pinyin
 
 from app.customers.tables import Customer
-from app.db import in_chunks, transaction
+from app.db import in_chunks, insert_rows, transaction
 from app.duplicates.tables import DuplicatePair, DuplicateScan, PairStatus
 from app.regions import PROVINCES, short_name
 
@@ -308,9 +309,6 @@ async def find_candidates() -> tuple[list[Candidate], int, list[dict[str, object
     return candidates, len(customers), common.largest()
 
 
-PAIRS_PER_INSERT = 500
-
-
 async def scan() -> ScanResult:
     """Scan the whole database and bring the stored pairs in step with what it finds now: a pair found again
     keeps its id (a supervisor may have it open), new pairs are added, open pairs no longer found go; a pair
@@ -344,20 +342,20 @@ async def scan() -> ScanResult:
                 ).where(DuplicatePair.id == row["id"])
         fresh = [candidate for key, candidate in found.items() if key not in stored]
         now = datetime.now(UTC)
-        for start in range(0, len(fresh), PAIRS_PER_INSERT):
-            await DuplicatePair.insert(
-                *(
-                    DuplicatePair(
-                        customer_a=candidate.a,
-                        customer_b=candidate.b,
-                        score=candidate.score,
-                        reasons=candidate.reasons,
-                        status=PairStatus.open,
-                        found_at=now,
-                    )
-                    for candidate in fresh[start : start + PAIRS_PER_INSERT]
-                )
-            )
+        await insert_rows(
+            DuplicatePair,
+            [
+                {
+                    "customer_a": candidate.a,
+                    "customer_b": candidate.b,
+                    "score": candidate.score,
+                    "reasons": json.dumps(candidate.reasons, ensure_ascii=False),
+                    "status": PairStatus.open.value,
+                    "found_at": now,
+                }
+                for candidate in fresh
+            ],
+        )
         open_pairs = sum(1 for key in found if key not in stored or stored[key]["status"] == PairStatus.open)
         seconds = time.perf_counter() - started
         await DuplicateScan.update(
