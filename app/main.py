@@ -118,6 +118,8 @@ def on_http_error(request: Request, exc: Exception) -> Response[Any]:
         403: i18n._("You do not have access to this page."),
         404: i18n._("Not found."),
         405: i18n._("This action is not allowed here."),
+        # A body over a route's limit (an upload): Litestar refuses it before the route sees it.
+        413: i18n._("What was sent is too large. Choose a smaller file."),
         429: i18n._("Too many attempts. Please wait a minute and try again."),
     }
     title = titles.get(status_code) or i18n._("Something went wrong.")

@@ -53,6 +53,20 @@ async def test_a_bad_file_is_refused_beside_the_field(staff: AsyncTestClient) ->
     assert await ImportBatch.count() == 0
 
 
+async def test_a_file_over_the_upload_limit_is_refused_with_a_message_that_says_so(staff: AsyncTestClient) -> None:
+    from app.imports.routes import UPLOAD_BODY_LIMIT
+
+    too_large = b"x" * (UPLOAD_BODY_LIMIT + 1)
+    page = await staff.post("/imports", files={"file": ("big.csv", too_large, CSV)})
+    assert page.status_code == 413
+    assert "太大" in text_of(page.text)
+    # From the page's htmx form the message comes as a notice, not a page swapped in for the form.
+    fragment = await staff.post("/imports", files={"file": ("big.csv", too_large, CSV)}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 413 and fragment.headers["HX-Retarget"] == "#notices"
+    assert "太大" in text_of(fragment.text)
+    assert await ImportBatch.count() == 0
+
+
 async def test_a_refused_mapping_keeps_what_the_user_chose(staff: AsyncTestClient) -> None:
     batch_id = await upload(staff, csv_bytes([["姓名", "手机"], ["王五", "13900000009"]]))
     response = await staff.post(
