@@ -63,6 +63,11 @@ def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Marks text for the catalogue where it is defined; `_` translates it where it is shown."""
+    return message
+
+
 def local(value: datetime) -> datetime:
     return value.astimezone(SHANGHAI)
 
