@@ -409,3 +409,34 @@ async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: b
         if returning_id:
             ids.extend(row["id"] for row in result)
     return ids
+
+
+async def select_in(
+    table: Any, columns: list[str], column: str, values: list[Any], *, oldest: bool = False
+) -> list[dict[str, Any]]:
+    """The live (not soft-deleted) rows of one table whose `column` is one of `values`, oldest first, with the
+    given columns; with `oldest`, only the oldest row for each value. Call inside a transaction.
+
+    The counterpart of insert_rows for reading: Piccolo builds and checks an SQL fragment for every value of an
+    `is_in`, about 10 ms for 500 values, which for an import's duplicate check of 100,000 rows is most of a
+    minute."""
+    db = engine()
+    current = db.current_transaction.get()
+    if current is None:
+        raise RuntimeError("select_in runs inside a transaction")
+    connection = current.connection
+    postgres = isinstance(db, PostgresEngine)
+    # Table and column names come from the code, never from a user.
+    names = ", ".join(f'"{name}"' for name in columns)
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(values), IDS_PER_QUERY):
+        part = values[start : start + IDS_PER_QUERY]
+        marks = ", ".join(f"${index}" for index in range(1, len(part) + 1)) if postgres else ", ".join("?" * len(part))
+        tablename = table._meta.tablename
+        matching = f'FROM "{tablename}" WHERE "{column}" IN ({marks}) AND "deleted_at" IS NULL'
+        if oldest:
+            matching = f'FROM "{tablename}" WHERE "id" IN (SELECT MIN("id") {matching} GROUP BY "{column}")'
+        sql = f'SELECT {names} {matching} ORDER BY "id"'
+        rows = await (connection.fetch(sql, *part) if postgres else connection.execute_fetchall(sql, part))
+        found.extend(dict(row) for row in rows)
+    return found

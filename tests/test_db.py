@@ -36,6 +36,25 @@ async def test_a_prepared_query_puts_each_runs_values_in_place(people: dict[str,
     )
 
 
+async def test_select_in_reads_live_rows_by_value_and_can_take_the_oldest_of_each(
+    people: dict[str, CurrentUser],
+) -> None:
+    staff = people["wangfang"]
+    first = await _customer(staff, "公路局")
+    second = await _customer(staff, "公路局")
+    other = await _customer(staff, "水务局")
+    gone = await _customer(staff, "自然资源局")
+    await service.soft_delete(staff, gone)
+    keys = ["公路局", "水务局", "自然资源局", "没有的名字"]
+    async with db.transaction():
+        every = await db.select_in(Customer, ["id", "name"], "name", keys)
+        oldest = await db.select_in(Customer, ["id", "name"], "name", keys, oldest=True)
+        none = await db.select_in(Customer, ["id"], "name", [])
+    assert every == [{"id": first, "name": "公路局"}, {"id": second, "name": "公路局"}, {"id": other, "name": "水务局"}]
+    assert oldest == [{"id": first, "name": "公路局"}, {"id": other, "name": "水务局"}]
+    assert none == []
+
+
 async def test_a_page_reads_one_snapshot_and_a_long_read_still_answers(
     people: dict[str, CurrentUser], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,7 @@ from openpyxl import Workbook
 
 from app.accounts.service import CurrentUser
 from app.core.tables import AuditLog, SearchOutbox
+from app.customers import normalize
 from app.customers import service as customers
 from app.customers.tables import Customer
 from app.i18n import _
@@ -190,6 +191,21 @@ def test_too_many_rows_are_refused() -> None:
     rows = ["客户名称,手机"] + [f"客户{index}," for index in range(reader.MAX_ROWS + 1)]
     with pytest.raises(reader.FileRejected):
         reader.read("\r\n".join(rows).encode())
+
+
+def test_a_mobile_numbers_verdict_depends_on_its_first_five_digits_only() -> None:
+    """The import asks phonenumbers once per five-digit prefix: for every prefix, numbers with the lowest, the
+    highest and a middling rest get the same verdict from the installed metadata as the first number would."""
+    for prefix in range(10000, 20000):
+        verdicts = {
+            normalize.mobile_or_none(number) == number
+            for number in (f"{prefix}000000", f"{prefix}999999", f"{prefix}358207")
+        }
+        assert len(verdicts) == 1, prefix
+    memo: dict[Any, Any] = {}
+    assert service._mainland_mobile("+86 139-1234-5678", memo) == "13912345678"
+    assert service._mainland_mobile("13912340000", memo) == "13912340000"
+    assert service._mainland_mobile("12012345678", memo) is None
 
 
 def test_guessed_mapping_from_chinese_and_english_headers() -> None:

@@ -12,9 +12,14 @@ from app.core.tables import AuditLog, SearchOutbox
 from app.db import insert_rows
 from search.documents import jobs_for_change
 
+# Most values of a diff are already plain: a spreadsheet import's 100,000 customers ask about a million times.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 
 def _plain(value: Any) -> Any:
     """A value as it can be stored in the audit diff (JSON)."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime | date):
