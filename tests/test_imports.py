@@ -16,7 +16,7 @@ from app.accounts.service import CurrentUser
 from app.core.tables import AuditLog, SearchOutbox
 from app.customers import normalize
 from app.customers import service as customers
-from app.customers.tables import Customer
+from app.customers.tables import Contact, Customer
 from app.i18n import _
 from app.imports import reader, service
 from app.imports.tables import ImportBatch, ImportIssue, ImportRecord, Status
@@ -237,6 +237,14 @@ def test_guessed_mapping_from_chinese_and_english_headers() -> None:
     ]
     # A list of organisations names them under 公司名称: that is the customer's name.
     assert service.guess_mapping(["公司名称", "联系电话"]) == ["name", "mobile"]
+    # Beside 联系人, 职务 is the contact's title; without it, the customer's own.
+    assert service.guess_mapping(["客户名称", "联系人", "职务", "联系人手机"]) == [
+        "name",
+        "contact_name",
+        "contact_title",
+        "mobile",
+    ]
+    assert service.guess_mapping(["姓名", "职务"]) == ["name", "title"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -327,6 +335,49 @@ async def test_duplicates_of_existing_customers_are_skipped_updated_or_created(
     created = await run_import(zhang, content, policy="create")
     assert created["created_count"] == 1
     assert len(await live_customers()) == 2
+
+
+async def test_the_person_named_beside_an_organisation_becomes_its_contact(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    content = csv_bytes(
+        [
+            ["客户名称", "联系人", "职务", "手机"],
+            ["昆明华信勘测设计有限公司", "李娜", "采购经理", "13871000001"],
+            # A person on the list: the title is their own.
+            ["王建国", "", "总工程师", "13871000002"],
+            ["曲靖宏达矿业有限公司", "张" * 101, "", "13871000003"],
+        ]
+    )
+    batch = await run_import(zhang, content)
+    assert batch["created_count"] == 2
+    organisation, person = await live_customers()
+    assert organisation["title"] == "" and person["title"] == "总工程师"
+    contacts = await Contact.select(Contact.customer, Contact.name, Contact.title).where(Contact.deleted_at.is_null())
+    assert contacts == [{"customer": organisation["id"], "name": "李娜", "title": "采购经理"}]
+    audited = await AuditLog.select(AuditLog.customer_id, AuditLog.diff).where(AuditLog.entity == "contact")
+    assert [row["customer_id"] for row in audited] == [organisation["id"]]
+    [issue] = await service.issues_of(batch["id"])
+    assert (issue["row_number"], issue["column"]) == (4, "联系人")
+
+
+async def test_an_update_adds_a_new_contact_and_its_undo_takes_it_away(people: dict[str, CurrentUser]) -> None:
+    zhang = people["zhangwei"]
+    existing = await customers.create_customer(
+        zhang, {"name": "华信勘测", "mobile": "13871000001", "origin": "own", "city": "昆明"}
+    )
+    header = ["客户名称", "联系人", "手机", "城市"]
+    batch = await run_import(zhang, csv_bytes([header, ["华信勘测", "李娜", "13871000001", "昆明"]]), policy="update")
+    assert (batch["created_count"], batch["updated_count"], batch["skipped_count"]) == (0, 1, 0)
+    assert await Contact.count().where(Contact.customer == existing, Contact.deleted_at.is_null()) == 1
+    # The same person again is no change.
+    again = await run_import(zhang, csv_bytes([header, ["华信勘测", "李娜", "13871000001", "昆明"]]), policy="update")
+    assert (again["updated_count"], again["skipped_count"]) == (0, 1)
+
+    await service.undo(zhang, batch["id"])
+    assert await Contact.count().where(Contact.customer == existing, Contact.deleted_at.is_null()) == 0
+    assert [row["id"] for row in await live_customers()] == [existing]
+    removed = await AuditLog.count().where(AuditLog.entity == "contact", AuditLog.action == "delete")
+    assert removed == 1
 
 
 async def test_staff_update_only_customers_in_their_own_scope(people: dict[str, CurrentUser]) -> None:

@@ -67,12 +67,19 @@ async def record(
 
 
 async def record_many(
-    *, actor_id: int | None, entity: str, action: str, changes: list[tuple[int, dict[str, Any]]]
+    *,
+    actor_id: int | None,
+    entity: str,
+    action: str,
+    changes: list[tuple[int, dict[str, Any]]],
+    customer_ids: list[int] | None = None,
 ) -> None:
-    """`record` for many customers at once (a spreadsheet import, its undo): the audit rows in one statement,
-    the outbox rows in another. `changes` holds (customer id, field-level diff)."""
+    """`record` for many records at once (a spreadsheet import, its undo): the audit rows in one statement,
+    the outbox rows in another. `changes` holds (record id, field-level diff); `customer_ids` the customer of each
+    record, when they are no customers themselves (contacts)."""
     if not changes:
         return
+    customers = customer_ids or [entity_id for entity_id, _ in changes]
     now = datetime.now(UTC)
     await insert_rows(
         AuditLog,
@@ -81,15 +88,21 @@ async def record_many(
                 "actor": actor_id,
                 "entity": entity,
                 "entity_id": entity_id,
-                "customer_id": entity_id,
+                "customer_id": customer_id,
                 "action": action,
                 "diff": json.dumps(changes_, ensure_ascii=False),
                 "at": now,
             }
-            for entity_id, changes_ in changes
+            for (entity_id, changes_), customer_id in zip(changes, customers, strict=True)
         ],
     )
-    jobs = [job for entity_id, _ in changes for job in jobs_for_change(entity, entity_id, entity_id)]
+    jobs = list(
+        dict.fromkeys(
+            job
+            for (entity_id, _), customer_id in zip(changes, customers, strict=True)
+            for job in jobs_for_change(entity, entity_id, customer_id)
+        )
+    )
     await insert_rows(
         SearchOutbox,
         [

@@ -68,6 +68,11 @@ IMPORTABLE = [
     "utm_campaign",
 ]
 
+# Columns that describe the person to talk to at an organisation (联系人): a contact of the customer.
+CONTACT_FIELDS = {"contact_name": lambda: _("Contact person"), "contact_title": lambda: _("Contact's title")}
+CONTACT_TEXT_MAX = 100
+COLUMN_FIELDS = [*IMPORTABLE, *CONTACT_FIELDS]
+
 # Header names as people write them, per field; compared with punctuation, spaces and case removed. Exact
 # names first; then a header containing one of the longer Chinese names (e.g. "客户手机号码").
 ALIASES: dict[str, list[str]] = {
@@ -151,6 +156,8 @@ ALIASES: dict[str, list[str]] = {
         "comments",
     ],
     "consumption_habits": ["消费习惯", "consumptionhabits"],
+    "contact_name": ["联系人", "联系人姓名", "联系人名称", "对接人", "contact", "contactperson", "contactname"],
+    "contact_title": ["联系人职务", "联系人职位", "contacttitle"],
     "utm_source": ["utmsource"],
     "utm_medium": ["utmmedium"],
     "utm_campaign": ["utmcampaign", "campaign", "活动"],
@@ -191,12 +198,15 @@ def guess_mapping(headers: list[str]) -> list[str]:
     # A list of organisations names them under 公司 with no other name column: that is the customer's name.
     if "name" not in taken and "company" in taken:
         mapping[mapping.index("company")] = "name"
+    # Beside a 联系人 column, 职务 is that person's title, not the organisation's.
+    if "contact_name" in taken and "title" in taken and "contact_title" not in taken:
+        mapping[mapping.index("title")] = "contact_title"
     return mapping
 
 
 def mapping_from_template(headers: list[str], template: dict[str, str]) -> list[str]:
     """A saved template's mapping applied to this file's headers; headers it does not name keep the guess."""
-    by_key = {_header_key(header): name for header, name in template.items() if name in IMPORTABLE or name == ""}
+    by_key = {_header_key(header): name for header, name in template.items() if name in COLUMN_FIELDS or name == ""}
     guessed = guess_mapping(headers)
     mapping = [by_key.get(_header_key(header), guessed[index]) for index, header in enumerate(headers)]
     seen: set[str] = set()
@@ -208,7 +218,10 @@ def mapping_from_template(headers: list[str], template: dict[str, str]) -> list[
 
 
 def field_choices() -> list[tuple[str, str]]:
-    return [(name, FIELDS[name].label()) for name in IMPORTABLE]
+    return [
+        *((name, FIELDS[name].label()) for name in IMPORTABLE),
+        *((name, label()) for name, label in CONTACT_FIELDS.items()),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -331,12 +344,12 @@ async def clean_settings(user: CurrentUser, headers: list[str], data: dict[str, 
     mapping = []
     for index in range(len(headers)):
         name = data.get(f"column-{index}", "")
-        mapping.append(name if name in IMPORTABLE else "")
+        mapping.append(name if name in COLUMN_FIELDS else "")
     doubled = sorted({name for name in mapping if name and mapping.count(name) > 1})
     if doubled:
         errors["mapping"] = _(
             "Each field takes one column; %(fields)s is chosen more than once.",
-            fields="、".join(FIELDS[name].label() for name in doubled),
+            fields="、".join(dict(field_choices())[name] for name in doubled),
         )
     elif "name" not in mapping:
         errors["mapping"] = _("Choose the column that holds the customer's name.")
@@ -475,6 +488,8 @@ class Row:
     number: int
     values: dict[str, Any]
     keys: list[tuple[str, str]] = field(default_factory=list)
+    # The 联系人 columns: {"name": …, "title": …}, empty when the row names nobody.
+    contact: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -542,11 +557,7 @@ async def check_row(
             # An empty cell leaves the field at its default; the name's own rule reports a missing name below.
             continue
         if text.startswith("="):
-            issues.append(
-                Issue(
-                    number, header, text, _("A formula, not a value: in Excel, copy the column and paste it as values.")
-                )
-            )
+            issues.append(_formula(number, header, text))
             continue
         spec = FIELDS[name]
         if spec.option_kind is not None:
@@ -584,12 +595,37 @@ async def check_row(
             continue
         if value not in ("", None) or name not in values:
             values[name] = value
+    contact = _contact(number, raw, issues)
+    if "title" in contact and "name" not in contact:
+        # A title with nobody to hold it is the customer's own (a person on a list of organisations).
+        values.setdefault("title", contact.pop("title"))
     if "name" not in values and not any(issue.column == raw["name"][0] for issue in issues):
         issues.append(Issue(number, raw["name"][0], "", _("This field is required.")))
     if issues:
         return None, issues
     values["name_key"] = normalize.name_key(values["name"])
-    return Row(number, values, _keys(values)), []
+    return Row(number, values, _keys(values), contact), []
+
+
+def _formula(number: int, header: str, text: str) -> Issue:
+    return Issue(number, header, text, _("A formula, not a value: in Excel, copy the column and paste it as values."))
+
+
+def _contact(number: int, raw: dict[str, tuple[str, str]], issues: list[Issue]) -> dict[str, str]:
+    """The row's 联系人 columns as a contact's name and title; mistakes go to `issues`."""
+    contact: dict[str, str] = {}
+    for name in CONTACT_FIELDS:
+        header, text = raw.get(name, ("", ""))
+        value = normalize.clean_text(text)
+        if not value:
+            continue
+        if value.startswith("="):
+            issues.append(_formula(number, header, text))
+        elif len(value) > CONTACT_TEXT_MAX:
+            issues.append(Issue(number, header, text, _("At most %(n)s characters.", n=CONTACT_TEXT_MAX)))
+        else:
+            contact[name.removeprefix("contact_")] = value
+    return contact
 
 
 def _keys(values: dict[str, Any]) -> list[tuple[str, str]]:
@@ -870,6 +906,9 @@ class _Writer:
             records: list[dict[str, Any]] = []
             updates: list[tuple[int, dict[str, Any]]] = []
             current: dict[int, dict[str, Any]] = {}
+            known = await _contact_names(existing, rows) if policy == Policy.update else {}
+            # (row, customer id) of the people to add as contacts of customers already in Kehu.
+            new_contacts: list[tuple[Row, int]] = []
             for row in rows:
                 match = next(
                     (
@@ -897,13 +936,18 @@ class _Writer:
                 before = current.setdefault(customer["id"], customer)
                 after = {name: value for name, value in row.values.items() if value not in ("", None)}
                 changes = core.diff({name: before.get(name) for name in after}, after)
-                if not changes:
+                names = known.setdefault(customer["id"], set())
+                if row.contact and row.contact["name"] not in names:
+                    names.add(row.contact["name"])
+                    new_contacts.append((row, customer["id"]))
+                    self.counts["updated_count"] += 1
+                elif not changes:
                     self.counts["skipped_count"] += 1
-                    issues.append(
-                        ImportIssue(
-                            batch=batch_id, row_number=row.number, reason=_("Already in Kehu with these details.")
-                        )
-                    )
+                    issues.append(Issue(row.number, "", "", _("Already in Kehu with these details.")))
+                    continue
+                else:
+                    self.counts["updated_count"] += 1
+                if not changes:
                     continue
                 changed = {name: after[name] for name in changes}
                 await Customer.update({**changed, "updated_at": now}).where(Customer.id == customer["id"])
@@ -919,11 +963,17 @@ class _Writer:
                 )
                 current[customer["id"]] = {**before, **changed}
                 updates.append((customer["id"], {k: v for k, v in changes.items() if k != "name_key"}))
-                self.counts["updated_count"] += 1
             created = await self._create(to_create, now) if to_create else []
             for row, customer_id in zip(to_create, created, strict=True):
                 records.append(_record_row(batch_id, row.number, customer_id, "created"))
             self.counts["created_count"] += len(created)
+            people = [(row, customer_id) for row, customer_id in zip(to_create, created, strict=True) if row.contact]
+            contact_ids = await self._add_contacts([*people, *new_contacts], now)
+            for (row, customer_id), contact_id in zip(new_contacts, contact_ids[len(people) :], strict=True):
+                # Undone on its own: the customer it joined stays.
+                records.append(
+                    _record_row(batch_id, row.number, customer_id, "contact", after={"contact_id": contact_id})
+                )
             await core.record_many(
                 actor_id=self.actor,
                 entity="customer",
@@ -947,6 +997,36 @@ class _Writer:
                 }
             ).where(ImportBatch.id == batch_id)
 
+    async def _add_contacts(self, people: list[tuple[Row, int]], now: datetime) -> list[int]:
+        """The rows' 联系人 as contacts of the given customers, audited; their ids in order."""
+        if not people:
+            return []
+        ids = await insert_rows(
+            Contact,
+            [
+                {
+                    **_CONTACT_DEFAULTS,
+                    "customer": customer_id,
+                    "name": row.contact["name"],
+                    "title": row.contact.get("title", ""),
+                    "created_at": now,
+                }
+                for row, customer_id in people
+            ],
+            returning_id=True,
+        )
+        await core.record_many(
+            actor_id=self.actor,
+            entity="contact",
+            action="create",
+            changes=[
+                (contact_id, core.diff({}, row.contact))
+                for (row, _customer_id), contact_id in zip(people, ids, strict=True)
+            ],
+            customer_ids=[customer_id for _row, customer_id in people],
+        )
+        return ids
+
     async def _create(self, rows: list[Row], now: datetime) -> list[int]:
         batch = self.batch
         shared = {
@@ -968,12 +1048,28 @@ class _Writer:
         )
 
 
-# Every column of a new customer, as Piccolo would fill it: a bulk insert names them all.
+# Every column of a new customer or contact, as Piccolo would fill it: a bulk insert names them all.
 _CUSTOMER_DEFAULTS: dict[str, Any] = {
     column._meta.db_column_name: column.get_default_value()
     for column in Customer._meta.non_default_columns
     if column._meta.name not in ("created_at", "updated_at")
 }
+_CONTACT_DEFAULTS: dict[str, Any] = {
+    column._meta.db_column_name: column.get_default_value()
+    for column in Contact._meta.non_default_columns
+    if column._meta.name != "created_at"
+}
+
+
+async def _contact_names(existing: dict[tuple[str, str], dict[str, Any]], rows: list[Row]) -> dict[int, set[str]]:
+    """The names of the live contacts of the matched customers, when any row names a contact."""
+    if not any(row.contact for row in rows):
+        return {}
+    ids = sorted({customer["id"] for customer in existing.values()})
+    names: dict[int, set[str]] = {}
+    for contact in await select_in(Contact, ["customer", "name"], "customer", ids):
+        names.setdefault(contact["customer"], set()).add(contact["name"])
+    return names
 
 
 def _other_mobile(key: str, mobile: str, other: str) -> bool:
@@ -1093,6 +1189,25 @@ async def undo(user: CurrentUser, batch_id: int) -> None:
             changes.pop("name_key", None)
             restored.append((record["customer_id"], changes))
         await core.record_many(actor_id=user.account_id, entity="customer", action="update", changes=restored)
+        added = [
+            record["after"]["contact_id"]
+            for record in await ImportRecord.select(ImportRecord.after)
+            .where(ImportRecord.batch == batch_id, ImportRecord.action == "contact")
+            .output(load_json=True)
+        ]
+        for chunk in in_chunks(added):
+            removed = (
+                await Contact.update({Contact.deleted_at: now})
+                .where(Contact.id.is_in(chunk), Contact.deleted_at.is_null())
+                .returning(Contact.id, Contact.customer)
+            )
+            await core.record_many(
+                actor_id=user.account_id,
+                entity="contact",
+                action="delete",
+                changes=[(row["id"], {"deleted_at": [None, now.isoformat()]}) for row in removed],
+                customer_ids=[row["customer"] for row in removed],
+            )
         await core.record(
             actor_id=user.account_id,
             entity="import_batch",

@@ -70,12 +70,13 @@ class ImportFile(Table):
 
 
 class ImportRecord(Table):
-    """A customer the batch created or updated; for an update, the fields as they were before, for undo."""
+    """A customer the batch created or updated, or a contact it added; for an update, the fields as they were
+    before, for undo."""
 
     batch = ForeignKey(ImportBatch, null=False, index=True)
     row_number = Integer()
     customer_id = BigInt(index=True)
-    action = Varchar(length=10)  # created | updated
+    action = Varchar(length=10)  # created | updated | contact (a contact added to a customer already in Kehu)
     before = JSON(default={})
     after = JSON(default={})
 
