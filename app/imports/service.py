@@ -42,6 +42,10 @@ STALE_AFTER = timedelta(seconds=120)
 HEARTBEAT = 20
 POLL_SECONDS = 2.0
 WRITER_PAUSE = 0.03
+# SQLite page cache of the importing connection, in KiB. Each new customer goes into some twenty indexes, and with
+# the default 2 MB the later inserts read most of their pages back from the file: 100,000 rows took 63 s with
+# it, 55 s with this. It stays with the worker's connection after the import.
+WRITER_CACHE_KIB = 131_072
 TEMPLATE_NAME_LENGTH = 60
 DRAFTS_KEPT = timedelta(days=1)
 
@@ -900,6 +904,8 @@ class _Writer:
         policy = self.batch["policy"]
         now = datetime.now(UTC)
         async with transaction():
+            if is_sqlite():
+                await Customer.raw(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             existing = await _existing(rows) if policy != Policy.create else {}
             to_create: list[Row] = []
             issues: list[Issue] = []
