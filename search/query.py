@@ -282,8 +282,8 @@ def customer_page(
             "facets": [FACET_VALUES] if unfiltered_groups else [],
             "matchingStrategy": "all",
             "attributesToRetrieve": ["id"],
-            "attributesToHighlight": ["name", "company"],
-            **_HIGHLIGHT,
+            # Without a query there is nothing to mark, and asking for it makes Meilisearch read every hit.
+            **({"attributesToHighlight": ["name", "company"], **_HIGHLIGHT} if q else {}),
         }
     ]
     for group in filters:
@@ -315,6 +315,7 @@ def customer_page(
             "company": highlighted(hit["_formatted"].get("company", ""), hit["_formatted"].get("company"), query),
         }
         for hit in main["hits"]
+        if "_formatted" in hit
     }
     return CustomerResults(
         ids=[hit["id"] for hit in main["hits"]],
