@@ -943,16 +943,15 @@ class _Writer:
                 after = {name: value for name, value in row.values.items() if value not in ("", None)}
                 changes = core.diff({name: before.get(name) for name in after}, after)
                 names = known.setdefault(customer["id"], set())
-                if row.contact and row.contact["name"] not in names:
-                    names.add(row.contact["name"])
-                    new_contacts.append((row, customer["id"]))
-                    self.counts["updated_count"] += 1
-                elif not changes:
+                new_contact = bool(row.contact) and row.contact["name"] not in names
+                if not changes and not new_contact:
                     self.counts["skipped_count"] += 1
                     issues.append(Issue(row.number, "", "", _("Already in Kehu with these details.")))
                     continue
-                else:
-                    self.counts["updated_count"] += 1
+                self.counts["updated_count"] += 1
+                if new_contact:
+                    names.add(row.contact["name"])
+                    new_contacts.append((row, customer["id"]))
                 if not changes:
                     continue
                 changed = {name: after[name] for name in changes}
