@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -240,6 +241,82 @@ class _SnapshotReadTransaction(PostgresTransaction):
     async def begin(self) -> None:
         self.transaction = self.connection.transaction(isolation="repeatable_read", readonly=True)
         await self.transaction.start()
+
+
+class _SharedSnapshotTransaction(_SnapshotReadTransaction):
+    """A read transaction on a connection of its own that reads the snapshot another read transaction exported:
+    both see exactly the same data."""
+
+    def __init__(self, engine: PostgresEngine, connection: Any, snapshot: str) -> None:
+        super().__init__(engine=engine)
+        # A transaction of its own, not a no-op inside the one whose snapshot it shares.
+        self._parent = None
+        self._lent = connection
+        self._snapshot = snapshot
+
+    async def get_connection(self) -> Any:
+        return self._lent
+
+    async def begin(self) -> None:
+        await super().begin()
+        await self.connection.execute(f"SET TRANSACTION SNAPSHOT '{self._snapshot}'")
+
+    async def __aenter__(self) -> _SharedSnapshotTransaction:
+        try:
+            return await super().__aenter__()  # type: ignore[return-value]
+        except BaseException:
+            # Piccolo gives the connection back only when leaving a transaction it could begin.
+            await (self.engine.pool.release(self._lent) if self.engine.pool else self._lent.close())
+            raise
+
+
+# What pg_export_snapshot() returns, e.g. 00000003-0000001B-1: checked before it goes into SET TRANSACTION
+# SNAPSHOT, which takes no parameters.
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+T = TypeVar("T")
+
+
+async def side_by_side(*calls: Callable[[], Awaitable[T]]) -> list[T]:
+    """The results of independent reads of one page, run at the same time where the engine allows it.
+
+    Inside a PostgreSQL read_transaction, each read beyond the first gets a pooled connection of its own that
+    reads the transaction's exported snapshot (pg_export_snapshot), so together they see what one transaction
+    would, while the statements use more than one core. A read that finds no connection free runs on the
+    page's own connection after the ones before it, rather than wait: pages waiting for connections that other
+    waiting pages hold would wait forever. Elsewhere (SQLite, outside a read transaction) the reads run one
+    after another on the one connection.
+    """
+    db = engine()
+    current = db.current_transaction.get()
+    if len(calls) < 2 or not isinstance(db, PostgresEngine) or not isinstance(current, _SnapshotReadTransaction):
+        return [await call() for call in calls]
+    snapshot = await current.connection.fetchval("SELECT pg_export_snapshot()")
+    if not _SNAPSHOT_ID.match(snapshot):
+        raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
+    own = asyncio.Lock()
+
+    async def on_own(call: Callable[[], Awaitable[T]]) -> T:
+        async with own:
+            return await call()
+
+    async def beside(call: Callable[[], Awaitable[T]]) -> T:
+        pool = db.pool
+        # Idle connections, or room for a new one. (A timeout on the pool's acquire would also bound giving the
+        # connection back, and reset it then failed under load.)
+        if pool is not None and pool.get_max_size() - pool.get_size() + pool.get_idle_size() <= 0:
+            return await on_own(call)
+        connection = await (pool.acquire() if pool is not None else db.get_new_connection())
+        async with _SharedSnapshotTransaction(db, connection, snapshot):
+            return await call()
+
+    first, *others = calls
+    tasks = [asyncio.ensure_future(on_own(first)), *(asyncio.ensure_future(beside(call)) for call in others)]
+    # Every read ends before the page's transaction does, even when one fails.
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
 
 
 # Ids per `IN (...)` when reading many rows by id: well under both engines' limit of parameters per statement

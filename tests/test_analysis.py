@@ -23,6 +23,8 @@ c1–c8 came in 400 days ago, c9–c12 ten days ago. Total revenue 100万.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -37,9 +39,12 @@ from app.analysis.tables import AdSpend
 from app.analysis.tiers import recompute_if_due, tier_settings
 from app.chat.tables import ChatVisitor, Conversation
 from app.core.tables import AuditLog, SearchOutbox
-from app.customers.service import FormErrors, refresh_revenue
+from app.customers import service as customers
+from app.customers.service import FormErrors, refresh_contact_dates, refresh_revenue
 from app.customers.tables import Customer, Project
+from app.db import read_transaction, side_by_side
 from app.feedback.tables import Feedback
+from app.followups import service as followups
 from app.followups.tables import FollowUp
 from app.i18n import SHANGHAI
 from app.options.tables import OptionItem
@@ -154,6 +159,10 @@ async def build_fixture(people: dict[str, CurrentUser]) -> Fixture:
         # Deleted: counts nowhere.
         FollowUp(customer=ids["c1"], author=wang, happened_at=ago(1), content="误录", deleted_at=ago(1)),
     )
+    for name in follow_ups:
+        # What every follow-up write does in the app (first and last contact, number of contacts), here after
+        # the follow-ups were inserted directly; the last contacts come out as in the table above.
+        await refresh_contact_dates(ids[name])
     return Fixture(ids=ids, now=now, people=people)
 
 
@@ -388,6 +397,92 @@ async def test_activity_per_tier_and_owner_and_the_slipping_list(fixture: Fixtur
         200,
         4,
     )
+
+
+async def test_every_follow_up_and_project_write_keeps_the_contacts_the_slipping_list_reads(
+    people: dict[str, CurrentUser],
+) -> None:
+    wang = people["wangfang"]
+    customer = Customer(name="昆明市测绘院", name_key="kunmingshicehuiyuan", kind="member", owner=wang.account_id)
+    await customer.save()
+
+    async def contacts() -> tuple[datetime | None, datetime | None, int]:
+        row = (
+            await Customer.select(Customer.first_contact_at, Customer.last_contact_at, Customer.contact_count)
+            .where(Customer.id == customer.id)
+            .first()
+        )
+        assert row is not None
+        return row["first_contact_at"], row["last_contact_at"], row["contact_count"]
+
+    signed_on = date(2025, 12, 20)
+    project_id = await customers.add_project(
+        wang, customer.id, {"name": "滇池东岸1:500地形测量", "amount": "36万", "signed_on": signed_on.isoformat()}
+    )
+    first_call = await followups.add_followup(
+        wang, customer.id, {"content": "电话沟通报价。", "happened_at": "2026-01-05T10:00"}
+    )
+    await followups.add_followup(wang, customer.id, {"content": "上门拜访。", "happened_at": "2026-02-05T10:00"})
+    first, last, count = await contacts()
+    visit = datetime(2026, 2, 5, 10, tzinfo=SHANGHAI)
+    assert (first, last, count) == (customers.project_contact_moment(signed_on), visit, 3)
+
+    await followups.delete_followup(wang, customer.id, first_call)
+    assert (await contacts())[2] == 2
+    await customers.update_project(wang, customer.id, project_id, {"name": "滇池东岸1:500地形测量", "amount": "36万"})
+    assert await contacts() == (visit, visit, 1)  # no signing day any more: the visit is the only contact
+    await customers.delete_project(wang, customer.id, project_id)
+    assert await contacts() == (visit, visit, 1)
+
+
+async def test_follow_ups_per_week_follow_every_write_and_leave_out_deleted_customers(
+    people: dict[str, CurrentUser],
+) -> None:
+    wang, zhang = people["wangfang"], people["zhangwei"]
+    kept = Customer(name="昆明市规划局", name_key="kunmingshiguihuaju", owner=wang.account_id)
+    dropped = Customer(name="玉溪市自然资源局", name_key="yuxishiziranziyuanju", owner=wang.account_id)
+    await kept.save()
+    await dropped.save()
+
+    async def follow_ups_of_wang() -> int:
+        # Unfiltered the counts come from the tally; filtered by owner from the follow-ups themselves.
+        counts = []
+        for filters in (AnalysisFilters(), AnalysisFilters(owner=str(wang.account_id))):
+            view = await service.build_view("conversion", filters)
+            counts.append(rows_of(view, "staff", "owner")["王芳"]["follow_ups"])
+        assert counts[0] == counts[1]
+        return counts[0]
+
+    now = datetime.now(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
+    call = await followups.add_followup(wang, kept.id, {"content": "电话沟通规划项目。", "happened_at": now})
+    slip = await followups.add_followup(wang, kept.id, {"content": "误录。", "happened_at": now})
+    await followups.add_followup(wang, dropped.id, {"content": "电话沟通测绘需求。", "happened_at": now})
+    assert await follow_ups_of_wang() == 3
+    await followups.delete_followup(wang, kept.id, slip)
+    assert await follow_ups_of_wang() == 2
+    await customers.soft_delete(zhang, dropped.id)
+    assert await follow_ups_of_wang() == 1
+    long_ago = (datetime.now(SHANGHAI) - timedelta(days=200)).strftime("%Y-%m-%dT%H:%M")
+    await followups.update_followup(wang, kept.id, call, {"content": "电话沟通规划项目。", "happened_at": long_ago})
+    assert await follow_ups_of_wang() == 0
+
+
+async def test_reads_run_side_by_side_see_the_one_snapshot_of_the_page(people: dict[str, CurrentUser]) -> None:
+    async def live_customers() -> int:
+        return await Customer.count().where(Customer.deleted_at.is_null())
+
+    async def someone_adds_a_customer() -> None:
+        await Customer(name="曲靖市水利局", name_key="qujingshishuiliju").save()
+
+    before = await live_customers()
+    async with read_transaction():
+        assert await live_customers() == before
+        # Committed by another request while the page is being read: in a context of its own, outside the page's
+        # transaction.
+        await asyncio.create_task(someone_adds_a_customer(), context=contextvars.Context())
+        counts = await side_by_side(live_customers, live_customers, live_customers)
+    assert counts == [before, before, before]
+    assert await live_customers() == before + 1
 
 
 async def test_conversion_per_staff_member_and_per_month(fixture: Fixture) -> None:

@@ -1276,34 +1276,36 @@ async def refresh_contact_dates(customer_id: int) -> None:
     """Recompute the customer's denormalised follow-up columns from its live records. Call inside the write's
     transaction.
 
-    last_contact_at: the latest follow-up, or the latest signed project if that is later.
+    last_contact_at / first_contact_at: the latest / earliest contact, a follow-up or a signed project.
+    contact_count: how many contacts, live follow-ups and signed projects.
     next_follow_up_at: what the newest follow-up planned — a newer follow-up without a date clears an older plan.
     """
     # Write the customer row first: on PostgreSQL that locks it, so two follow-ups saved at once for the same
     # customer take turns and the second one's reads below see the first (SQLite's IMMEDIATE already does).
     now = datetime.now(UTC)
     await Customer.update({Customer.updated_at: now}).where(Customer.id == customer_id)
+    live = (FollowUp.customer == customer_id, FollowUp.deleted_at.is_null())
     newest = (
         await FollowUp.select(FollowUp.happened_at, FollowUp.next_follow_up_at)
-        .where(FollowUp.customer == customer_id, FollowUp.deleted_at.is_null())
+        .where(*live)
         .order_by(FollowUp.happened_at, ascending=False)
         .order_by(FollowUp.id, ascending=False)
         .first()
     )
-    signed = (
-        await Project.select(Project.signed_on)
-        .where(Project.customer == customer_id, Project.deleted_at.is_null(), Project.signed_on.is_not_null())
-        .order_by(Project.signed_on, ascending=False)
-        .first()
-    )
-    last_contact = newest["happened_at"] if newest else None
-    if signed is not None:
-        moment = project_contact_moment(signed["signed_on"])
-        if last_contact is None or moment > last_contact:
-            last_contact = moment
+    oldest = await FollowUp.select(FollowUp.happened_at).where(*live).order_by(FollowUp.happened_at).first()
+    follow_ups = await FollowUp.count().where(*live) if newest else 0
+    signings = [
+        project_contact_moment(row["signed_on"])
+        for row in await Project.select(Project.signed_on).where(
+            Project.customer == customer_id, Project.deleted_at.is_null(), Project.signed_on.is_not_null()
+        )
+    ]
+    contacts = signings + [row["happened_at"] for row in (newest, oldest) if row]
     await Customer.update(
         {
-            Customer.last_contact_at: last_contact,
+            Customer.last_contact_at: max(contacts, default=None),
+            Customer.first_contact_at: min(contacts, default=None),
+            Customer.contact_count: follow_ups + len(signings),
             Customer.next_follow_up_at: newest["next_follow_up_at"] if newest else None,
         }
     ).where(Customer.id == customer_id)

@@ -1,6 +1,6 @@
 from enum import StrEnum
 
-from piccolo.columns import BigInt, Boolean, Date, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -78,6 +78,11 @@ class Customer(Table):
     revenue_fen = BigInt(default=0)
     owner = ForeignKey(Account, null=True)
     last_contact_at = Timestamptz(null=True, default=None)
+    # The first contact and how many there were (live follow-ups and signed projects), kept with last_contact_at
+    # by every follow-up and project write: the usual interval between contacts of the "slipping away" list
+    # comes from the customer row instead of every follow-up of every valuable customer.
+    first_contact_at = Timestamptz(null=True, default=None)
+    contact_count = Integer(default=0)
     next_follow_up_at = Timestamptz(null=True, default=None)
     converted_at = Timestamptz(null=True, default=None)
     created_by = ForeignKey(Account, null=True)
