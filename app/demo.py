@@ -47,6 +47,7 @@ from app.analysis.tiers import recompute_tiers
 from app.chat.service import CHAT_METHOD, CLOSED_BY_STAFF, CLOSED_BY_VISITOR, WEBSITE_CHANNEL, system_text, token_hash
 from app.chat.tables import Author, ChatMessage, ChatVisitor, Conversation, Status
 from app.customers.normalize import name_key
+from app.customers.service import project_contact_moment
 from app.customers.tables import Contact, Customer, Kind, Origin, Project, ProjectStatus
 from app.db import is_sqlite, transaction
 from app.feedback.tables import Feedback, FeedbackStatus
@@ -1319,7 +1320,13 @@ class _Generator:
             self.open_chat(plan, None, arrived)
 
         customer = plan.customer
-        customer["last_contact_at"] = _at(last_contact)
+        # As refresh_contact_dates counts them: follow-ups and signed projects.
+        contacts = [row["happened_at"] for row in plan.follow_ups] + [
+            project_contact_moment(project["signed_on"]) for project in plan.projects if project["signed_on"]
+        ]
+        customer["last_contact_at"] = max(contacts, default=None)
+        customer["first_contact_at"] = min(contacts, default=None)
+        customer["contact_count"] = len(contacts)
         customer["next_follow_up_at"] = plan.follow_ups[-1]["next_follow_up_at"] if plan.follow_ups else None
         customer["updated_at"] = _at(max(created, converted or created, last_contact or created))
         customer["revenue_fen"] = sum(

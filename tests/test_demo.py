@@ -17,6 +17,7 @@ from app.chat.service import transcript
 from app.chat.tables import ChatMessage, ChatVisitor, Conversation
 from app.core.tables import AuditLog, SearchOutbox
 from app.customers.normalize import name_key, normalise_mobile
+from app.customers.service import project_contact_moment
 from app.customers.tables import Contact, Customer, Project
 from app.demo import generate
 from app.feedback.tables import Feedback
@@ -53,7 +54,10 @@ async def test_counts_match_the_rows_written() -> None:
 async def test_follow_ups_per_customer_sets_the_average() -> None:
     none = await generate(customers=N, followups_per_customer=0, seed=2)
     assert none["follow_ups"] == 0
-    assert await Customer.count().where(Customer.last_contact_at.is_not_null()) == 0
+    # Without follow-ups, a signed project is a customer's only contact.
+    contacted = await Customer.select(Customer.id).where(Customer.last_contact_at.is_not_null())
+    signed = await Project.select(Project.customer).where(Project.signed_on.is_not_null())
+    assert {row["id"] for row in contacted} == {row["customer"] for row in signed}
 
     many = await generate(customers=N, followups_per_customer=20, seed=2)
     assert 10 * N < many["follow_ups"] < 30 * N
@@ -101,7 +105,7 @@ async def test_members_have_converted_at_and_prospects_do_not() -> None:
     assert not await Project.exists().where(Project.customer.kind == "prospect")
 
 
-async def test_last_contact_and_next_follow_up_come_from_the_newest_follow_up() -> None:
+async def test_contact_dates_come_from_follow_ups_and_signed_projects_as_the_app_keeps_them() -> None:
     await generate(customers=N, seed=6, now=NOW)
 
     follow_ups = await FollowUp.select(
@@ -115,15 +119,29 @@ async def test_last_contact_and_next_follow_up_come_from_the_newest_follow_up() 
     for follow_up in follow_ups:
         assert follow_up["customer.created_at"] <= follow_up["happened_at"] <= NOW
         newest[follow_up["customer"]] = follow_up
-    for customer in await Customer.select(Customer.id, Customer.last_contact_at, Customer.next_follow_up_at):
+    signed: dict[int, list] = {}
+    for project in await Project.select(Project.customer, Project.signed_on).where(Project.signed_on.is_not_null()):
+        signed.setdefault(project["customer"], []).append(project_contact_moment(project["signed_on"]))
+    customers = await Customer.select(
+        Customer.id,
+        Customer.last_contact_at,
+        Customer.first_contact_at,
+        Customer.contact_count,
+        Customer.next_follow_up_at,
+    )
+    for customer in customers:
         latest = newest.get(customer["id"])
-        assert customer["last_contact_at"] == (latest["happened_at"] if latest else None)
+        moments = [row["happened_at"] for row in follow_ups if row["customer"] == customer["id"]]
+        moments += signed.get(customer["id"], [])
+        assert customer["last_contact_at"] == max(moments, default=None)
+        assert customer["first_contact_at"] == min(moments, default=None)
+        assert customer["contact_count"] == len(moments)
         assert customer["next_follow_up_at"] == (latest["next_follow_up_at"] if latest else None)
         if customer["next_follow_up_at"] and latest["id"] in left_messages:
             # A message left on the website chat falls due on the day it was left, as the chat does it.
-            assert local(customer["next_follow_up_at"]).date() == local(customer["last_contact_at"]).date()
+            assert local(customer["next_follow_up_at"]).date() == local(latest["happened_at"]).date()
         elif customer["next_follow_up_at"]:
-            assert customer["next_follow_up_at"] > customer["last_contact_at"]
+            assert customer["next_follow_up_at"] > latest["happened_at"]
 
 
 async def test_project_amounts_are_whole_fen_in_a_realistic_range() -> None:
