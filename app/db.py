@@ -449,6 +449,16 @@ def _numbered(sql: str) -> str:
 PARAMETERS_PER_STATEMENT = 30_000
 
 
+def _transaction_connection(caller: str) -> tuple[Any, bool]:
+    """The driver connection of the current transaction, and whether it is PostgreSQL's (asyncpg: $n parameters,
+    `fetch(sql, *args)`) rather than SQLite's (aiosqlite: ? parameters, `execute_fetchall(sql, args)`)."""
+    db = engine()
+    current = db.current_transaction.get()
+    if current is None:
+        raise RuntimeError(f"{caller} runs inside a transaction")
+    return current.connection, isinstance(db, PostgresEngine)
+
+
 async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: bool = False) -> list[int]:
     """Many rows of one table in as few INSERT statements as the parameter limits allow; their ids, in order, if
     asked. Call inside a transaction. Piccolo builds a Table instance and the SQL of every row (about half a
@@ -458,12 +468,7 @@ async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: b
     text, enums as their values)."""
     if not rows:
         return []
-    db = engine()
-    current = db.current_transaction.get()
-    if current is None:
-        raise RuntimeError("insert_rows runs inside a transaction")
-    connection = current.connection
-    postgres = isinstance(db, PostgresEngine)
+    connection, postgres = _transaction_connection("insert_rows")
     columns = list(rows[0])
     # Table and column names come from the code (Piccolo tables, the caller's keys), never from a user.
     names = ", ".join(f'"{column}"' for column in columns)
@@ -497,12 +502,7 @@ async def select_in(
     The counterpart of insert_rows for reading: Piccolo builds and checks an SQL fragment for every value of an
     `is_in`, about 10 ms for 500 values, which for an import's duplicate check of 100,000 rows is most of a
     minute."""
-    db = engine()
-    current = db.current_transaction.get()
-    if current is None:
-        raise RuntimeError("select_in runs inside a transaction")
-    connection = current.connection
-    postgres = isinstance(db, PostgresEngine)
+    connection, postgres = _transaction_connection("select_in")
     # Table and column names come from the code, never from a user.
     names = ", ".join(f'"{name}"' for name in columns)
     found: list[dict[str, Any]] = []
