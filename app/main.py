@@ -144,10 +144,11 @@ def on_server_error(request: Request, exc: Exception) -> Response[Any]:
     return _error_page(request, HTTP_500_INTERNAL_SERVER_ERROR, i18n._("Something went wrong."))
 
 
-def keep_the_address_of_a_refused_form(response: Response[Any]) -> Response[Any]:
+async def keep_the_address_of_a_refused_form(response: Response[Any]) -> Response[Any]:
     """A boosted form that is refused (422) shows its messages where it was, but htmx would put the post address
     in the address bar, which answers a reload with 405: the address stays that of the page instead, unless the
-    route named one."""
+    route named one. Async on purpose: Litestar runs a plain function here in a worker thread, on every
+    response, which cost the chat's polls a thread hop each."""
     if response.status_code == 422 and not {"hx-push-url", "hx-replace-url"} & {
         key.lower() for key in response.headers
     }:

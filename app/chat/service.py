@@ -747,19 +747,22 @@ async def rate(token: str | None, rating: Any, comment: Any) -> None:
 def visible_conversations(user: CurrentUser) -> Where | And | Or:
     """Staff see conversations they look after, unassigned ones, and those of customers in their scope;
     supervisors see all."""
-    if user.is_supervisor:
-        return Conversation.id > 0
+    return Conversation.id > 0 if user.is_supervisor else _visible_to(user.account_id)
+
+
+def _visible_to(account_id: Any) -> Or:
+    """A staff member's conversations (account_id: the account's id, or a prepared query's parameter)."""
     return (
-        (Conversation.assignee == user.account_id)
+        (Conversation.assignee == account_id)
         | Conversation.assignee.is_null()
-        | (Conversation.customer.owner == user.account_id)
+        | (Conversation.customer.owner == account_id)
         | Conversation.customer.owner.is_null()
     )
 
 
-def _mine(user: CurrentUser) -> Where | Or:
+def _mine(account_id: Any) -> Or:
     """What the header's badge counts: open conversations the user looks after, and the unassigned queue."""
-    return (Conversation.assignee == user.account_id) | Conversation.assignee.is_null()
+    return (Conversation.assignee == account_id) | Conversation.assignee.is_null()
 
 
 @dataclass(frozen=True)
@@ -771,20 +774,33 @@ class Pulse:
     waiting: int
 
 
-async def pulse(user: CurrentUser, *, everything: bool = False) -> Pulse:
-    """One aggregate query over the user's open conversations (the panel's scope when everything is set)."""
-    scope = visible_conversations(user) if everything else _mine(user)
-    row = await Conversation.select(
+def _pulse_query(scope: Where | And | Or) -> Any:
+    return Conversation.select(
         Max(Conversation.last_message_id, alias="newest"),
         Count(alias="open"),
         Sum(Conversation.unread, alias="unread"),
-    ).where(Conversation.status == Status.open, scope)
-    first = row[0] if row else {}
-    newest, count, unread = first.get("newest") or 0, first.get("open") or 0, first.get("unread") or 0
-    waiting = await Conversation.count().where(
-        Conversation.status == Status.open, scope, Conversation.waiting_since.is_not_null()
-    )
-    return Pulse(version=f"{newest}-{count}-{unread}-{waiting}", unread=int(unread), waiting=waiting)
+        # COUNT of a column counts the rows where it is set: the visitors waiting for an answer.
+        Count(Conversation.waiting_since, alias="waiting"),
+    ).where(Conversation.status == Status.open.value, scope)
+
+
+# The polls' queries, run every few seconds by every open Kehu page: their SQL is generated once.
+_PULSE_ALL = Prepared(lambda: _pulse_query(Conversation.id > 0))
+_PULSE_VISIBLE = Prepared(lambda me: _pulse_query(_visible_to(me)))
+_PULSE_MINE = Prepared(lambda me: _pulse_query(_mine(me)))
+
+
+async def pulse(user: CurrentUser, *, everything: bool = False) -> Pulse:
+    """One aggregate query over the user's open conversations (the panel's scope when everything is set)."""
+    if not everything:
+        query = _PULSE_MINE(me=user.account_id)
+    else:
+        query = _PULSE_ALL() if user.is_supervisor else _PULSE_VISIBLE(me=user.account_id)
+    rows = await query
+    first = rows[0] if rows else {}
+    newest, count = first.get("newest") or 0, first.get("open") or 0
+    unread, waiting = int(first.get("unread") or 0), int(first.get("waiting") or 0)
+    return Pulse(version=f"{newest}-{count}-{unread}-{waiting}", unread=unread, waiting=waiting)
 
 
 _LIST_COLUMNS = (
@@ -809,16 +825,25 @@ _LIST_COLUMNS = (
 LIST_LIMIT = 100
 
 
-async def conversations(user: CurrentUser, status: str = Status.open.value) -> list[dict[str, Any]]:
-    """The panel's list: newest activity first, each with its last message as a preview."""
-    status = status if status in {s.value for s in Status} else Status.open.value
-    rows = (
-        await Conversation.select(*_LIST_COLUMNS)
-        .where(Conversation.status == status, visible_conversations(user))
+def _list_query(status: Any, scope: Where | And | Or) -> Any:
+    # Newest activity first from the index on (status, last_message_at), stopping at the list's length.
+    return (
+        Conversation.select(*_LIST_COLUMNS)
+        .where(Conversation.status == status, scope)
         .order_by(Conversation.last_message_at, ascending=False)
         .limit(LIST_LIMIT)
     )
-    return await _with_previews(rows)
+
+
+_LIST_ALL = Prepared(lambda status: _list_query(status, Conversation.id > 0))
+_LIST_VISIBLE = Prepared(lambda status, me: _list_query(status, _visible_to(me)))
+
+
+async def conversations(user: CurrentUser, status: str = Status.open.value) -> list[dict[str, Any]]:
+    """The panel's list: newest activity first, each with its last message as a preview."""
+    status = status if status in {s.value for s in Status} else Status.open.value
+    query = _LIST_ALL(status=status) if user.is_supervisor else _LIST_VISIBLE(status=status, me=user.account_id)
+    return await _with_previews(await query)
 
 
 async def _with_previews(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
