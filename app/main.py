@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -209,6 +210,10 @@ def _session_secret(secret_key: str) -> bytes:
 
 async def _on_startup() -> None:
     await db.prepare()
+    # What is loaded by now (the framework, the routes, the ORM's tables) lives as long as the process: out of the
+    # cyclic garbage collector's sight, a full collection no longer walks its 300,000 objects (about 100 ms on this
+    # machine's 2 cores, every few seconds under the chat's polls, while every request of the worker waits).
+    gc.freeze()
 
 
 async def _on_shutdown() -> None:
