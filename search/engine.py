@@ -7,14 +7,18 @@ process stops asking for a few seconds, so pages that fall back to the database 
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 import meilisearch
+import urllib3
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 
 from app.config import get_settings
@@ -129,6 +133,65 @@ def client() -> meilisearch.Client:
     return _local.client
 
 
+class Refused(RuntimeError):
+    """Meilisearch answered a kept-alive request (multi_search) with an error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"Meilisearch answered {status} {code}: {message}")
+        self.code = code
+
+
+_pools: dict[str, urllib3.HTTPConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _kept_alive(url: str) -> urllib3.HTTPConnectionPool:
+    with _pools_lock:
+        if url not in _pools:
+            _pools[url] = urllib3.connection_from_url(
+                url,
+                maxsize=8,
+                timeout=urllib3.Timeout(TIMEOUT_SECONDS),
+                retries=False,
+                # The request's head and body leave in two writes: without this the body waits for Meilisearch
+                # to acknowledge the head, which it delays by 40 ms.
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            )
+        return _pools[url]
+
+
+def multi_search(queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Meilisearch's multi-search on a connection kept open between calls: every filtered customer list and
+    every search page makes one. The client opens a new connection and session for each call, which cost a
+    list page about 6 ms of its 40 here. Errors as the client's: see call_sync."""
+    settings = get_settings()
+    headers = {"Content-Type": "application/json"}
+    if settings.meili_master_key:
+        headers["Authorization"] = f"Bearer {settings.meili_master_key}"
+    path = urlsplit(settings.meili_url).path.rstrip("/") + "/multi-search"
+    body = json.dumps({"queries": queries}).encode()
+    for attempt in (1, 2):
+        try:
+            response = _kept_alive(settings.meili_url).request("POST", path, body=body, headers=headers)
+            break
+        except urllib3.exceptions.ProtocolError as error:
+            # A kept connection Meilisearch had closed (idle, or restarted): once more on a new one. A search
+            # changes nothing, so asking twice is safe.
+            if attempt == 2:
+                raise MeilisearchCommunicationError(str(error)) from error
+        except urllib3.exceptions.TimeoutError as error:
+            raise MeilisearchTimeoutError(str(error)) from error
+        except urllib3.exceptions.HTTPError as error:
+            raise MeilisearchCommunicationError(str(error)) from error
+    if response.status >= 400:
+        try:
+            answer = json.loads(response.data)
+        except ValueError:
+            answer = {}
+        raise Refused(response.status, str(answer.get("code", "")), str(answer.get("message", ""))[:300])
+    return json.loads(response.data)
+
+
 _down_until = 0.0
 # Answers that mean the index is not ready for this release's questions yet (see call_sync).
 _NOT_READY = frozenset({"index_not_found", "invalid_search_filter", "invalid_search_facets"})
@@ -153,7 +216,7 @@ def call_sync(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except (MeilisearchCommunicationError, MeilisearchTimeoutError) as error:
         _mark_down()
         raise Unavailable(str(error)) from error
-    except MeilisearchApiError as error:
+    except (MeilisearchApiError, Refused) as error:
         # Before the worker has built the indexes, or while it applies new settings at start-up (a filter or
         # facet on an attribute added by this release is refused until then), search is as good as down.
         if error.code in _NOT_READY:

@@ -131,7 +131,7 @@ def search_everything(query: str, scope: str, *, limit: int = 5) -> Found:
     q = prepare_query(query)
     common = {"q": q, "filter": scope, "limit": limit, "matchingStrategy": "all", **_HIGHLIGHT}
     results = meili.call_sync(
-        meili.client().multi_search,
+        meili.multi_search,
         [
             {
                 "indexUid": meili.uid(CUSTOMERS),
@@ -298,7 +298,7 @@ def customer_page(
                 "matchingStrategy": "all",
             }
         )
-    results = meili.call_sync(meili.client().multi_search, queries)["results"]
+    results = meili.call_sync(meili.multi_search, queries)["results"]
     main = results[0]
     combined = main.get("facetDistribution", {}).get(FACET_VALUES, {})
     if not unfiltered_groups or _complete(combined, main.get("totalHits", 0)):

@@ -261,6 +261,31 @@ async def test_a_thousand_changes_made_while_meilisearch_is_down_all_arrive(
     assert names(search_as(wang, "停机改名2号客户123"))[0] == "停机改名2号客户123"
 
 
+async def test_the_kept_search_connection_survives_a_restart_and_reports_an_outage(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    """The list's searches reuse one connection: a Meilisearch that restarted in between is asked again on a new
+    one, and one that is down makes the list fall back to the database, like every other search call."""
+    wang = people["wangfang"]
+    customer_id = await make_customer(wang, "长连接测试客户")
+    await search.sync()
+    filters = customers.CustomerFilters(q="长连接测试客户")
+    assert [row["id"] for row in (await customers.list_customers(wang, filters)).rows] == [customer_id]
+    search.process.stop()
+    search.process.start()
+    page = await customers.list_customers(wang, filters)
+    assert not page.limited and [row["id"] for row in page.rows] == [customer_id]
+    search.process.stop()
+    try:
+        with pytest.raises(meili.Unavailable):
+            meili.call_sync(meili.multi_search, [{"indexUid": meili.uid("customers"), "q": "长连接"}])
+        page = await customers.list_customers(wang, filters)
+        assert page.limited and [row["id"] for row in page.rows] == [customer_id]
+    finally:
+        search.process.start()
+        meili.mark_up()
+
+
 async def test_reindex_swaps_in_a_full_index_while_writes_go_on(search: Search, people: dict[str, CurrentUser]) -> None:
     wang = people["wangfang"]
     ids = [await make_customer(wang, f"重建索引客户{number:03d}") for number in range(300)]

@@ -11,6 +11,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
+from markupsafe import Markup
 
 from app import exports
 from app.accounts import service as accounts
@@ -28,9 +29,28 @@ from app.regions import PROVINCES
 from app.web import RecordId, form_data, go_to, render, see_other, user_of, wants_fragment
 
 
+def filter_option(value: Any, text: str, selected: bool, count: int | None) -> Markup:
+    """One option of a filter's select, with how many customers it would give. A function rather than a template
+    macro: the selects hold a hundred options on every list page, and a macro call costs Jinja many times more."""
+    return _OPTION.format(
+        value,
+        _SELECTED if selected else "",
+        _EMPTY if count == 0 else "",
+        text,
+        f" ({count:,})" if count is not None else "",
+    )
+
+
+# Markup.format escapes what it puts in, unless it is Markup itself.
+_OPTION = Markup('<option value="{}"{}{}>{}{}</option>')
+_SELECTED = Markup(" selected")
+_EMPTY = Markup(' class="facet-empty"')
+
+
 async def _filter_choices(user: accounts.CurrentUser) -> dict[str, Any]:
     lists = await options.all_options()
     return {
+        "choice": filter_option,
         "channels": lists[OptionKind.source_channel.value],
         "budgets": lists[OptionKind.budget_band.value],
         "industries": lists[OptionKind.industry.value],
