@@ -460,7 +460,7 @@ def _transaction_connection(caller: str) -> tuple[Any, bool]:
 
 
 async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: bool = False) -> list[int]:
-    """Many rows of one table in as few INSERT statements as the parameter limits allow; their ids, in order, if
+    """Many rows of one table in as few statements as the engine allows; their ids, in order, if
     asked. Call inside a transaction. Piccolo builds a Table instance and the SQL of every row (about half a
     millisecond each), and checks every parameter of a raw statement, which for an import of 100,000 customers
     with their audit and outbox rows is minutes; here the statement goes to the driver on the transaction's own
@@ -469,6 +469,8 @@ async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: b
     if not rows:
         return []
     connection, postgres = _transaction_connection("insert_rows")
+    if postgres:
+        return await _copy_rows(connection, table, rows, returning_id)
     columns = list(rows[0])
     # Table and column names come from the code (Piccolo tables, the caller's keys), never from a user.
     names = ", ".join(f'"{column}"' for column in columns)
@@ -477,19 +479,33 @@ async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: b
     step = max(1, PARAMETERS_PER_STATEMENT // len(columns))
     for start in range(0, len(rows), step):
         part = rows[start : start + step]
-        if postgres:
-            width = len(columns)
-            values = ", ".join(
-                "(" + ", ".join(f"${index * width + offset + 1}" for offset in range(width)) + ")"
-                for index in range(len(part))
-            )
-        else:
-            values = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * len(part))
+        values = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * len(part))
         sql = head + values + (' RETURNING "id"' if returning_id else "")
-        args = [row[column] for row in part for column in columns]
-        result = await (connection.fetch(sql, *args) if postgres else connection.execute_fetchall(sql, args))
+        result = await connection.execute_fetchall(sql, [row[column] for row in part for column in columns])
         if returning_id:
             ids.extend(row["id"] for row in result)
+    return ids
+
+
+async def _copy_rows(connection: Any, table: Any, rows: list[dict[str, Any]], returning_id: bool) -> list[int]:
+    """PostgreSQL: the rows by COPY, and their ids taken from the table's sequence beforehand. A multi-row INSERT
+    of 500 customers has some 18,000 parameters: PostgreSQL parses and plans it afresh every time (asyncpg
+    caches no statement that long), which took about 0.23 s a chunk against under 0.1 s for this."""
+    tablename = table._meta.tablename
+    columns = list(rows[0])
+    records = [tuple(row[column] for column in columns) for row in rows]
+    ids: list[int] = []
+    if returning_id:
+        # nextval, as the column's default would call it: ids ascending in the rows' order, as an INSERT gives.
+        taken = await connection.fetch(
+            "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)",
+            f'"{tablename}"',
+            len(rows),
+        )
+        ids = sorted(row["id"] for row in taken)
+        columns = ["id", *columns]
+        records = [(record_id, *record) for record_id, record in zip(ids, records, strict=True)]
+    await connection.copy_records_to_table(tablename, records=records, columns=columns)
     return ids
 
 
