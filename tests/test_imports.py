@@ -287,6 +287,9 @@ async def test_every_imported_customer_is_audited_and_queued_for_search(people: 
     assert sorted(row["entity_id"] for row in audited) == sorted(ids)
     queued = await SearchOutbox.select(SearchOutbox.entity_id).where(SearchOutbox.entity == "customer")
     assert set(ids) <= {row["entity_id"] for row in queued}
+    # A new customer and the contact person named beside it are one search document, queued once.
+    contacts = await Contact.select(Contact.customer).where(Contact.customer.is_in(ids))
+    assert contacts and sorted(row["entity_id"] for row in queued) == sorted(ids)
 
 
 async def test_imported_customers_reach_the_search_index(people: dict[str, CurrentUser], search: Any) -> None:

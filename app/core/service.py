@@ -73,10 +73,13 @@ async def record_many(
     action: str,
     changes: list[tuple[int, dict[str, Any]]],
     customer_ids: list[int] | None = None,
+    queued: set[tuple[str, int]] | None = None,
 ) -> None:
     """`record` for many records at once (a spreadsheet import, its undo): the audit rows in one statement,
     the outbox rows in another. `changes` holds (record id, field-level diff); `customer_ids` the customer of each
-    record, when they are no customers themselves (contacts)."""
+    record, when they are no customers themselves (contacts). `queued` holds the search jobs this transaction
+    has already queued, which are not queued twice (a new customer and its contact person are one document);
+    the jobs queued here are added to it."""
     if not changes:
         return
     customers = customer_ids or [entity_id for entity_id, _ in changes]
@@ -103,6 +106,9 @@ async def record_many(
             for job in jobs_for_change(entity, entity_id, customer_id)
         )
     )
+    if queued is not None:
+        jobs = [job for job in jobs if job not in queued]
+        queued.update(jobs)
     await insert_rows(
         SearchOutbox,
         [

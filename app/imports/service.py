@@ -934,6 +934,8 @@ class _Writer:
             updates: list[tuple[int, dict[str, Any]]] = []
             current: dict[int, dict[str, Any]] = {}
             known = await _contact_names(existing, rows) if policy == Policy.update else {}
+            # The search jobs of this chunk: a customer created or updated with a contact person is one document.
+            queued: set[tuple[str, int]] = set()
             # (row, customer id) of the people to add as contacts of customers already in Kehu.
             new_contacts: list[tuple[Row, int]] = []
             for row in rows:
@@ -994,7 +996,7 @@ class _Writer:
                 records.append(_record_row(batch_id, row.number, customer_id, "created"))
             self.counts["created_count"] += len(created)
             people = [(row, customer_id) for row, customer_id in zip(to_create, created, strict=True) if row.contact]
-            contact_ids = await self._add_contacts([*people, *new_contacts], now)
+            contact_ids = await self._add_contacts([*people, *new_contacts], now, queued)
             for (row, customer_id), contact_id in zip(new_contacts, contact_ids[len(people) :], strict=True):
                 # Undone on its own: the customer it joined stays.
                 records.append(
@@ -1011,8 +1013,11 @@ class _Writer:
                     )
                     for row, customer_id in zip(to_create, created, strict=True)
                 ],
+                queued=queued,
             )
-            await core.record_many(actor_id=self.actor, entity="customer", action="update", changes=updates)
+            await core.record_many(
+                actor_id=self.actor, entity="customer", action="update", changes=updates, queued=queued
+            )
             await insert_rows(ImportRecord, records)
             await insert_rows(ImportIssue, [_issue_row(batch_id, issue) for issue in issues])
             await ImportBatch.update(
@@ -1023,7 +1028,9 @@ class _Writer:
                 }
             ).where(ImportBatch.id == batch_id)
 
-    async def _add_contacts(self, people: list[tuple[Row, int]], now: datetime) -> list[int]:
+    async def _add_contacts(
+        self, people: list[tuple[Row, int]], now: datetime, queued: set[tuple[str, int]]
+    ) -> list[int]:
         """The rows' 联系人 as contacts of the given customers, audited; their ids in order."""
         if not people:
             return []
@@ -1050,6 +1057,7 @@ class _Writer:
                 for (row, _customer_id), contact_id in zip(people, ids, strict=True)
             ],
             customer_ids=[customer_id for _row, customer_id in people],
+            queued=queued,
         )
         return ids
 
