@@ -102,9 +102,18 @@ async def _claim(limit: int) -> list[dict[str, Any]]:
 
 async def _lock_records(jobs: list[tuple[str, int]]) -> None:
     """PostgreSQL: two workers holding changes of the same record take turns, so the later state is sent last.
-    Locks are taken in one order, so two workers never wait for each other."""
-    for entity, entity_id in sorted(set(jobs)):
-        await SearchOutbox.raw("SELECT pg_advisory_xact_lock({}, {})", _ENTITY_LOCK.get(entity, 0), entity_id)
+    Locks are taken in one order, so two workers never wait for each other: in one statement, as a round trip
+    per record took 0.7 s for a batch of an import's 5,000 (PostgreSQL calls a volatile function of the select
+    list after the ORDER BY, so in that order)."""
+    ordered = sorted(set(jobs))
+    if not ordered:
+        return
+    await SearchOutbox.raw(
+        "SELECT pg_advisory_xact_lock(lock.class, lock.id) FROM unnest({}::int[], {}::int[]) "
+        "WITH ORDINALITY AS lock(class, id, position) ORDER BY lock.position",
+        [_ENTITY_LOCK.get(entity, 0) for entity, _ in ordered],
+        [entity_id for _, entity_id in ordered],
+    )
 
 
 async def _note_failure(ids: list[int], error: Exception) -> None:
