@@ -160,7 +160,11 @@ def _cell_text(value: object) -> str:
         return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
     if isinstance(value, date | time):
         return value.isoformat()
-    text = str(value)
+    return _string_text(str(value))
+
+
+def _string_text(text: str) -> str:
+    """_cell_text of a string: most cells of a file are, and the type checks cost more than the rest."""
     if len(text) > MAX_CELL:
         raise FileRejected(
             _("A cell holds more than %(n)s characters; this is not a customer list.", n=f"{MAX_CELL:,}")
@@ -222,7 +226,9 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int,
     with archive.open(sheet_path) as stream:
         while chunk := stream.read(1024 * 1024):
             block = tail + chunk
-            for match in _MERGE.finditer(block):
+            # Most sheets merge nothing: the search for a tag at every "<" of the cells is skipped then.
+            matches = _MERGE.finditer(block) if b"mergeCell" in block else ()
+            for match in matches:
                 first_col, first_row, last_col, last_row = match.groups()
                 merged = (
                     int(first_row),
@@ -242,6 +248,7 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int,
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _RELATION = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_TEXT = f"{_MAIN}t"
 
 
 def _damaged() -> FileRejected:
@@ -318,10 +325,13 @@ def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
 
 
 def _text_of(element: ElementTree.Element) -> str:
-    text = element.find(f"{_MAIN}t")
+    text = element.find(_TEXT)
     if text is not None:
-        return _cell_text(text.text or "")
-    return _cell_text("".join(run.findtext(f"{_MAIN}t") or "" for run in element.findall(f"{_MAIN}r")))
+        return _string_text(text.text or "")
+    return _string_text("".join(run.findtext(_TEXT) or "" for run in element.findall(f"{_MAIN}r")))
+
+
+_DIGITS = "0123456789"
 
 
 def _column_of(reference: str) -> int:
@@ -339,12 +349,18 @@ def _sheet_rows(archive: zipfile.ZipFile, path: str, shared: list[str]) -> Itera
     value_tag, formula_tag, inline_tag = f"{_MAIN}v", f"{_MAIN}f", f"{_MAIN}is"
     number = 0
     cells: list[str] = []
+    # Column numbers by the letters of a cell reference ("AB" of "AB12"): a sheet has a few dozen columns.
+    columns: dict[str, int] = {}
     with _xml(archive, path) as stream:
         for _event, element in ElementTree.iterparse(stream):  # noqa: S314 - see _xml
             tag = element.tag
             if tag == cell_tag:
                 reference = element.get("r")
-                column = _column_of(reference) if reference else len(cells) + 1
+                if reference:
+                    letters = reference.rstrip(_DIGITS)
+                    column = columns.get(letters) or columns.setdefault(letters, _column_of(letters))
+                else:
+                    column = len(cells) + 1
                 formula = element.find(formula_tag)
                 kind = element.get("t", "n")
                 if formula is not None:
