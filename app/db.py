@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import json
 import re
 import sqlite3
 import threading
@@ -524,14 +525,11 @@ async def select_in(
     found: list[dict[str, Any]] = []
     for start in range(0, len(values), IDS_PER_QUERY):
         part = values[start : start + IDS_PER_QUERY]
-        if postgres and oldest:
-            found.extend(await _oldest_of_each(connection, table, names, column, part))
+        if oldest:
+            found.extend(await _oldest_of_each(connection, postgres, table, names, column, part))
             continue
         marks = ", ".join(f"${index}" for index in range(1, len(part) + 1)) if postgres else ", ".join("?" * len(part))
-        tablename = table._meta.tablename
-        matching = f'FROM "{tablename}" WHERE "{column}" IN ({marks}) AND "deleted_at" IS NULL'
-        if oldest:
-            matching = f'FROM "{tablename}" WHERE "id" IN (SELECT MIN("id") {matching} GROUP BY "{column}")'
+        matching = f'FROM "{table._meta.tablename}" WHERE "{column}" IN ({marks}) AND "deleted_at" IS NULL'
         sql = f'SELECT {names} {matching} ORDER BY "id"'
         rows = await (connection.fetch(sql, *part) if postgres else connection.execute_fetchall(sql, part))
         found.extend(dict(row) for row in rows)
@@ -539,19 +537,28 @@ async def select_in(
 
 
 async def _oldest_of_each(
-    connection: Any, table: Any, names: str, column: str, values: list[Any]
+    connection: Any, postgres: bool, table: Any, names: str, column: str, values: list[Any]
 ) -> list[dict[str, Any]]:
-    """PostgreSQL: the oldest live row for each value, found by one index probe per value. The GROUP BY of all
-    matching rows reads every customer sharing a name such as 公路局: the planner then scans the whole table
-    for each chunk of an import, and a 100,000-row import into a full table grows with its square."""
+    """The oldest live row for each value, oldest first, each found by probing an index for the value in id
+    order until a live row. The GROUP BY of every matching row it replaces read every customer sharing a name key
+    such as 公路局 or 交通运输局, for each chunk of an import: with 39,000 customers 30 ms against 2 ms on SQLite
+    for 500 names (the planner of PostgreSQL scanned the whole table instead), so a large import into a full
+    table grew with its square."""
     tablename = table._meta.tablename
-    kind = "bigint" if all(isinstance(value, int) for value in values) else "text"
-    qualified = ", ".join(f'"{tablename}".{name}' for name in names.split(", "))
+    wanted = list(dict.fromkeys(values))
+    if postgres:
+        kind = "bigint" if all(isinstance(value, int) for value in wanted) else "text"
+        qualified = ", ".join(f'"{tablename}".{name}' for name in names.split(", "))
+        sql = (
+            f'SELECT {qualified} FROM unnest($1::{kind}[]) AS "wanted"("value") '  # noqa: S608
+            f'CROSS JOIN LATERAL (SELECT "id" AS "first_id" FROM "{tablename}" WHERE "{column}" = "wanted"."value" '
+            f'AND "deleted_at" IS NULL ORDER BY "id" LIMIT 1) AS "first" '
+            f'JOIN "{tablename}" ON "{tablename}"."id" = "first"."first_id" ORDER BY "{tablename}"."id"'
+        )
+        return [dict(row) for row in await connection.fetch(sql, wanted)]
     sql = (
-        f'SELECT {qualified} FROM unnest($1::{kind}[]) AS "wanted"("value") '  # noqa: S608
-        f'CROSS JOIN LATERAL (SELECT "id" AS "first_id" FROM "{tablename}" WHERE "{column}" = "wanted"."value" '
-        f'AND "deleted_at" IS NULL ORDER BY "id" LIMIT 1) AS "first" '
-        f'JOIN "{tablename}" ON "{tablename}"."id" = "first"."first_id" ORDER BY "{tablename}"."id"'
+        f'SELECT {names} FROM "{tablename}" WHERE "id" IN (SELECT (SELECT "id" FROM "{tablename}" '  # noqa: S608
+        f'WHERE "{column}" = "wanted"."value" AND "deleted_at" IS NULL ORDER BY "id" LIMIT 1) '
+        f'FROM json_each(?) AS "wanted") ORDER BY "id"'
     )
-    rows = await connection.fetch(sql, list(dict.fromkeys(values)))
-    return [dict(row) for row in rows]
+    return [dict(row) for row in await connection.execute_fetchall(sql, [json.dumps(wanted, ensure_ascii=False)])]

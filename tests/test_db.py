@@ -55,6 +55,17 @@ async def test_select_in_reads_live_rows_by_value_and_can_take_the_oldest_of_eac
     assert none == []
 
 
+async def test_the_oldest_of_a_value_is_the_oldest_one_still_live(people: dict[str, CurrentUser]) -> None:
+    staff = people["wangfang"]
+    gone = await _customer(staff, "交通运输局")
+    kept = await _customer(staff, "交通运输局")
+    await _customer(staff, "交通运输局")
+    await service.soft_delete(staff, gone)
+    async with db.transaction():
+        oldest = await db.select_in(Customer, ["id"], "name", ["交通运输局", "交通运输局"], oldest=True)
+    assert oldest == [{"id": kept}]
+
+
 async def test_a_page_reads_one_snapshot_and_a_long_read_still_answers(
     people: dict[str, CurrentUser], monkeypatch: pytest.MonkeyPatch
 ) -> None:
