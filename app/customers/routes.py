@@ -11,7 +11,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app import exports
 from app.accounts import service as accounts
@@ -31,20 +31,16 @@ from app.web import RecordId, form_data, go_to, render, see_other, user_of, want
 
 def filter_option(value: Any, text: str, selected: bool, count: int | None) -> Markup:
     """One option of a filter's select, with how many customers it would give. A function rather than a template
-    macro: the selects hold a hundred options on every list page, and a macro call costs Jinja many times more."""
-    return _OPTION.format(
-        value,
-        _SELECTED if selected else "",
-        _EMPTY if count == 0 else "",
-        text,
-        f" ({count:,})" if count is not None else "",
+    macro: the selects hold a hundred options on every list page, and a macro call costs Jinja many times more
+    (so does Markup.format, which runs Python's string formatter)."""
+    # Both texts are escaped; the rest is fixed markup and a number.
+    return Markup(  # noqa: S704
+        f'<option value="{escape(value)}"{" selected" if selected else ""}'
+        f"{_EMPTY if count == 0 else ''}>{escape(text)}{f' ({count:,})' if count is not None else ''}</option>"
     )
 
 
-# Markup.format escapes what it puts in, unless it is Markup itself.
-_OPTION = Markup('<option value="{}"{}{}>{}{}</option>')
-_SELECTED = Markup(" selected")
-_EMPTY = Markup(' class="facet-empty"')
+_EMPTY = ' class="facet-empty"'
 
 
 async def _filter_choices(user: accounts.CurrentUser) -> dict[str, Any]:
