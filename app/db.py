@@ -10,7 +10,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -208,17 +208,19 @@ class Prepared(Generic[Q]):
     more than SQLite takes to answer it (half a millisecond and more here), on every page. `build` makes the
     query with a `Param` in place of each value (its arguments are the parameter names); the SQL is generated on
     first use, and each call only puts the values in place. The values go to the database driver as they are:
-    no Enum or Table instance is turned into its value, and a list cannot stand for `IN (...)`.
+    no Enum or Table instance is turned into its value, and a list cannot stand for `IN (...)` (a fixed number
+    of parameters can: `parameters` names them when `build` takes them as keywords).
     """
 
-    def __init__(self, build: Callable[..., Q]) -> None:
+    def __init__(self, build: Callable[..., Q], *, parameters: Sequence[str] = ()) -> None:
         self._build = build
+        self._parameters = parameters
         self._template: Q | None = None
         self._compiled: list[tuple[QueryString, str, list[Any]]] = []
 
     def __call__(self, **values: Any) -> Q:
         if self._template is None:
-            names = inspect.signature(self._build).parameters
+            names = self._parameters or inspect.signature(self._build).parameters
             template = self._build(**{name: Param(name) for name in names})
             inner = template.query if isinstance(template, Proxy) else template
             compiled = [(qs, *qs.compile_string(engine_type=inner.engine_type)) for qs in inner.querystrings]

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from piccolo.columns.combination import And, Or, Where, WhereRaw
 from piccolo.query.functions.aggregate import Sum
+from piccolo.query.methods.select import Select
 
 from app.accounts.service import CurrentUser
 from app.accounts.tables import Account
@@ -714,6 +715,30 @@ def _index_scope(user: CurrentUser, filters: CustomerFilters) -> tuple[dict[str,
     return groups, " AND ".join(f"({part})" for part in [search_scope(user), *others] if part)
 
 
+def _by_id_in_scope(supervisor: bool) -> Prepared[Select]:
+    """The list's columns of up to a page of customers by id, in a scope: the ids are PAGE_SIZE parameters."""
+    names = [f"id{index}" for index in range(PAGE_SIZE)]
+
+    def build(account_id: Any, **ids: Any) -> Select:
+        return Customer.select(*_LIST_COLUMNS).where(
+            Customer.id.is_in([ids[name] for name in names]), _visible(supervisor, account_id, False)
+        )
+
+    return Prepared(build, parameters=["account_id", *names])
+
+
+# A page of the filtered list reads its rows by id on every request: its SQL is generated once.
+_BY_ID_ALL, _BY_ID_VISIBLE = _by_id_in_scope(True), _by_id_in_scope(False)
+
+
+async def _listed_by_id(user: CurrentUser, ids: list[int]) -> list[dict[str, Any]]:
+    """The list's columns of these customers (at most a page) that are in the user's scope, in any order."""
+    # Unused places repeat an id already asked for.
+    values = {f"id{index}": ids[min(index, len(ids) - 1)] for index in range(PAGE_SIZE)}
+    prepared = _BY_ID_ALL if user.is_supervisor else _BY_ID_VISIBLE
+    return await prepared(account_id=user.account_id, **values)
+
+
 async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> CustomerPage:
     """Meilisearch picks the page and counts; the rows themselves are read from the database by id, so what
     is shown is current and inside the scope even if the index lags a moment behind."""
@@ -732,8 +757,7 @@ async def _list_from_index(user: CurrentUser, filters: CustomerFilters) -> Custo
         per_page=PAGE_SIZE,
     )
     if results.ids:
-        found = await Customer.select(*_LIST_COLUMNS).where(Customer.id.is_in(results.ids), visible_customers(user))
-        by_id = {row["id"]: row for row in found}
+        by_id = {row["id"]: row for row in await _listed_by_id(user, results.ids)}
         rows = [by_id[customer_id] for customer_id in results.ids if customer_id in by_id]
     else:
         rows = []
@@ -1411,11 +1435,17 @@ SAVED_FILTER_QUERY_LENGTH = 1000
 
 async def saved_filters(user: CurrentUser) -> list[dict[str, Any]]:
     """The user's own saved filter sets, by name; each `query` is ready for /customers?<query>."""
-    return (
-        await SavedFilter.select(SavedFilter.id, SavedFilter.name, SavedFilter.query)
-        .where(SavedFilter.owner == user.account_id)
+    return await _SAVED_FILTERS(owner=user.account_id)
+
+
+# Read on every list page: the SQL is generated once (see db.Prepared).
+_SAVED_FILTERS = Prepared(
+    lambda owner: (
+        SavedFilter.select(SavedFilter.id, SavedFilter.name, SavedFilter.query)
+        .where(SavedFilter.owner == owner)
         .order_by(SavedFilter.name)
     )
+)
 
 
 async def save_filter(user: CurrentUser, name: str, query: str) -> int:

@@ -96,10 +96,12 @@ _ACTIVE_OPTIONS = Prepared(
     )
 )
 
+_ALL_ACTIVE = Prepared(lambda: OptionItem.select().where(OptionItem.active.eq(True)).order_by(OptionItem.position))
+
 
 async def all_options() -> dict[str, list[dict[str, Any]]]:
     """Every active list at once, keyed by kind: what a form with several selects needs, in one query."""
-    rows = await OptionItem.select().where(OptionItem.active.eq(True)).order_by(OptionItem.position)
+    rows = await _ALL_ACTIVE()
     grouped: dict[str, list[dict[str, Any]]] = {kind.value: [] for kind in OptionKind}
     for row in rows:
         grouped[row["kind"]].append(row)
