@@ -22,7 +22,7 @@ from app.customers.tables import ProjectStatus, Segment
 from app.feedback import service as feedback
 from app.followups import service as followups
 from app.i18n import _
-from app.labels import label
+from app.labels import label, option_label
 from app.options import service as options
 from app.options.tables import OptionKind
 from app.regions import PROVINCES
@@ -43,17 +43,41 @@ def filter_option(value: Any, text: str, selected: bool, count: int | None) -> M
 _EMPTY = ' class="facet-empty"'
 
 
+def filter_options(page: service.CustomerPage, group: str, chosen: object, choices: list[tuple[Any, str]]) -> Markup:
+    """A filter select's options after its "All": (value, text) pairs, the chosen one selected, each with its
+    count under the other filters."""
+    chosen = "" if chosen is None else str(chosen)
+    # One option per line, as the template indents them.
+    return Markup("\n    ").join(
+        filter_option(value, text, str(value) == chosen, page.facet_count(group, value)) for value, text in choices
+    )
+
+
+_PROVINCE_CHOICES = [(province, province) for province in PROVINCES]
+_CITY_CHOICES = {province: [(city, city) for city in cities] for province, cities in PROVINCES.items()}
+
+
 async def _filter_choices(user: accounts.CurrentUser) -> dict[str, Any]:
+    """What the filter selects offer, each as (value, text) pairs in the user's language."""
     lists = await options.all_options()
+    owners = await accounts.assignable_accounts() if user.is_supervisor else []
+
+    def entries(kind: OptionKind) -> list[tuple[Any, str]]:
+        return [(row["id"], option_label(row)) for row in lists[kind.value]]
+
     return {
         "choice": filter_option,
-        "channels": lists[OptionKind.source_channel.value],
-        "budgets": lists[OptionKind.budget_band.value],
-        "industries": lists[OptionKind.industry.value],
-        "segments": list(Segment),
-        "owners": await accounts.assignable_accounts() if user.is_supervisor else [],
-        "provinces": list(PROVINCES),
-        "cities_by_province": PROVINCES,
+        "choices": filter_options,
+        "owners": owners,
+        "owner_choices": [(owner["id"], owner["name"]) for owner in owners],
+        "province_choices": _PROVINCE_CHOICES,
+        "city_choices": _CITY_CHOICES,
+        "channel_choices": entries(OptionKind.source_channel),
+        "tier_choices": [(tier, label(tier)) for tier in ("A", "B", "C")],
+        "origin_choices": [(origin, label(origin)) for origin in ("own", "external")],
+        "budget_choices": entries(OptionKind.budget_band),
+        "industry_choices": entries(OptionKind.industry),
+        "segment_choices": [(segment.value, label(segment)) for segment in Segment],
     }
 
 
