@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
+from markupsafe import Markup
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = {"zh-CN": "zh_CN", "en": "en"}
@@ -52,6 +53,15 @@ def _translations(language: str) -> NullTranslations:
 def gettext(message: str, **variables: object) -> str:
     text = _translations(current_language()).gettext(message)
     return text % variables if variables else text
+
+
+def template_gettext(message: str, **variables: object) -> Markup:
+    """`_()` in templates: what Jinja's newstyle gettext gives (the translation is markup, the variables put in
+    are escaped, `%%` is `%`), without its two context calls and its formatting of every text, which cost a
+    customer page with its few hundred words a sixth of its time."""
+    # Translations are ours, written as markup, as Jinja takes them.
+    text = Markup(_translations(_language.get()).gettext(message))  # noqa: S704
+    return text % variables if variables or "%" in text else text
 
 
 def ngettext(singular: str, plural: str, n: int, **variables: object) -> str:

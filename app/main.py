@@ -168,6 +168,7 @@ def _jinja() -> Environment:
         auto_reload=get_settings().debug,
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["_"] = i18n.template_gettext
     env.globals.update(
         current_language=i18n.current_language,
         label=label,
