@@ -286,6 +286,43 @@ async def test_the_kept_search_connection_survives_a_restart_and_reports_an_outa
         meili.mark_up()
 
 
+async def test_searches_sent_side_by_side_answer_in_order_and_report_a_refusal(
+    search: Search, people: dict[str, CurrentUser]
+) -> None:
+    """The filtered list sends its page and its counts as requests at once: each batch's answers come back in
+    the order asked, and a batch Meilisearch refuses is an error for the whole call, not a missing count."""
+    wang = people["wangfang"]
+    first = await make_customer(wang, "并行查询甲客户")
+    second = await make_customer(wang, "并行查询乙客户")
+    await search.sync()
+    customers_uid = meili.uid("customers")
+    answers = meili.call_sync(
+        meili.multi_searches,
+        [
+            [{"indexUid": customers_uid, "filter": f"id = {first}", "attributesToRetrieve": ["id"]}],
+            [
+                {"indexUid": customers_uid, "filter": f"id = {second}", "attributesToRetrieve": ["id"]},
+                {"indexUid": customers_uid, "q": "并行查询", "hitsPerPage": 0, "facets": ["kind"]},
+            ],
+        ],
+    )
+    assert [[hit["id"] for hit in answer.get("hits", [])] for batch in answers for answer in batch] == [
+        [first],
+        [second],
+        [],
+    ]
+    assert answers[1][1]["facetDistribution"]["kind"] == {"prospect": 2}
+    with pytest.raises(meili.Refused) as refused:
+        meili.call_sync(
+            meili.multi_searches,
+            [
+                [{"indexUid": customers_uid, "q": "并行查询"}],
+                [{"indexUid": customers_uid, "q": "并行查询", "sort": ["no_such_attribute:asc"]}],
+            ],
+        )
+    assert refused.value.code == "invalid_search_sort"
+
+
 async def test_reindex_swaps_in_a_full_index_while_writes_go_on(search: Search, people: dict[str, CurrentUser]) -> None:
     wang = people["wangfang"]
     ids = [await make_customer(wang, f"重建索引客户{number:03d}") for number in range(300)]
