@@ -41,6 +41,68 @@ def xlsx(rows: list[list[Any]]) -> bytes:
     return buffer.getvalue()
 
 
+def strict_xlsx() -> bytes:
+    """A workbook as Excel saves it as "Strict Open XML Spreadsheet": the strict namespaces, the customer list on
+    the second sheet (the one open when saved) behind an instructions sheet, shared strings (one of them rich
+    text), an inline string, a mobile number typed as a number, a formula and a province merged over two rows."""
+    main = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+    relationships = "http://purl.oclc.org/ooxml/officeDocument/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006/relationships"
+    strings = ["客户名称", "手机", "省份", "城市", "昆明华信勘测设计有限公司", "云南省", "昆明市", "个旧市"]
+    shared = "".join(f"<si><t>{text}</t></si>" for text in strings) + (
+        '<si><r><t>个旧锡业</t></r><r><rPr><b/></rPr><t>勘探公司</t></r><rPh sb="0" eb="2"><t>コ</t></rPh></si>'
+    )
+    sheet = (
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c>'
+        '<c r="C1" t="s"><v>2</v></c><c r="D1" t="s"><v>3</v></c></row>'
+        '<row r="2"><c r="A2" t="s"><v>4</v></c><c r="B2"><v>13812345678</v></c>'
+        '<c r="C2" t="s"><v>5</v></c><c r="D2" t="s"><v>6</v></c></row>'
+        '<row r="3"><c r="A3" t="s"><v>8</v></c><c r="B3" t="inlineStr"><is><t>139-1234-0001</t></is></c>'
+        '<c r="C3"/><c r="D3" t="s"><v>7</v></c></row>'
+        '<row r="5"><c r="A5" t="str"><f>CONCAT("王","芳")</f><v>王芳</v></c></row>'
+    )
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            f'<Relationships xmlns="{package}"><Relationship Id="rId1" Type="{relationships}/officeDocument" '
+            'Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<workbook xmlns="{main}" xmlns:r="{relationships}" conformance="strict">'
+            '<bookViews><workbookView activeTab="1"/></bookViews><sheets>'
+            '<sheet name="说明" sheetId="1" r:id="rId1"/><sheet name="客户" sheetId="2" r:id="rId2"/>'
+            "</sheets></workbook>"
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<Relationships xmlns="{package}">'
+            f'<Relationship Id="rId1" Type="{relationships}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{relationships}/worksheet" Target="worksheets/sheet2.xml"/>'
+            f'<Relationship Id="rId3" Type="{relationships}/sharedStrings" Target="sharedStrings.xml"/>'
+            "</Relationships>"
+        ),
+        "xl/sharedStrings.xml": f'<sst xmlns="{main}" count="9" uniqueCount="9">{shared}</sst>',
+        "xl/worksheets/sheet1.xml": (
+            f'<worksheet xmlns="{main}"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>填写说明</t></is>'
+            "</c></row></sheetData></worksheet>"
+        ),
+        "xl/worksheets/sheet2.xml": (
+            f'<worksheet xmlns="{main}"><sheetData>{sheet}</sheetData>'
+            '<mergeCells count="1"><mergeCell ref="C2:C3"/></mergeCells></worksheet>'
+        ),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + text)
+    return buffer.getvalue()
+
+
 def csv_bytes(rows: list[list[str]]) -> bytes:
     return ("\r\n".join(",".join(row) for row in rows) + "\r\n").encode("utf-8")
 
@@ -106,6 +168,28 @@ def test_xlsx_title_row_is_skipped_and_merged_cells_fill_every_row_they_cover() 
     assert by_row[4][2] == "云南省" and by_row[5][2] == "云南省"
     # A formula is read as the formula, so the row can be refused rather than imported with a wrong value.
     assert by_row[7][0].startswith("=")
+
+
+def test_a_workbook_saved_as_strict_open_xml_reads_like_a_usual_one() -> None:
+    sheet = reader.read(strict_xlsx())
+    assert sheet.file_type == "xlsx"
+    assert sheet.headers == ["客户名称", "手机", "省份", "城市"]
+    assert sheet.rows == [
+        (2, ["昆明华信勘测设计有限公司", "13812345678", "云南省", "昆明市"]),
+        # Rich text is read without its phonetic guide; the merged 省份 fills the row below.
+        (3, ["个旧锡业勘探公司", "139-1234-0001", "云南省", "个旧市"]),
+        (5, ['=CONCAT("王","芳")']),
+    ]
+
+
+async def test_a_strict_open_xml_workbook_is_imported(people: dict[str, CurrentUser]) -> None:
+    batch = await run_import(people["zhangwei"], strict_xlsx(), name="客户名单.xlsx")
+    assert batch["status"] == Status.done
+    assert (batch["created_count"], batch["invalid_count"]) == (2, 1)
+    assert [(row["name"], row["mobile"], row["city"]) for row in await live_customers()] == [
+        ("昆明华信勘测设计有限公司", "13812345678", "昆明市"),
+        ("个旧锡业勘探公司", "13912340001", "个旧市"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -246,9 +246,14 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int,
     return sorted(set(ranges))
 
 
-_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_RELATION = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-_TEXT = f"{_MAIN}t"
+# The namespaces of a workbook's parts and of the attribute naming a sheet's part, by the workbook's namespace:
+# Excel's usual ("transitional") files, and those it saves as "Strict Open XML Spreadsheet".
+_NAMESPACES = {
+    "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}": (
+        "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    ),
+    "{http://purl.oclc.org/ooxml/spreadsheetml/main}": "{http://purl.oclc.org/ooxml/officeDocument/relationships}id",
+}
 
 
 def _damaged() -> FileRejected:
@@ -269,10 +274,10 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
     with archive:
         check_zip(archive)
         try:
-            sheet_path = _active_sheet(archive)
-            shared = _shared_strings(archive)
+            sheet_path, main = _active_sheet(archive)
+            shared = _shared_strings(archive, main)
             merged = _merged_ranges(archive, sheet_path)
-            yield from _filled(_sheet_rows(archive, sheet_path, shared), merged)
+            yield from _filled(_sheet_rows(archive, sheet_path, shared, main), merged)
         except (
             zipfile.BadZipFile,
             zlib.error,
@@ -298,37 +303,42 @@ def _xml(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
     return archive.open(name)
 
 
-def _active_sheet(archive: zipfile.ZipFile) -> str:
+def _active_sheet(archive: zipfile.ZipFile) -> tuple[str, str]:
+    """The part of the sheet Excel opens on, and the namespace of the workbook's parts."""
     with _xml(archive, "xl/workbook.xml") as stream:
         workbook = ElementTree.parse(stream).getroot()  # noqa: S314 - see _xml
-    sheets = workbook.findall(f"{_MAIN}sheets/{_MAIN}sheet")
-    view = workbook.find(f"{_MAIN}bookViews/{_MAIN}workbookView")
+    main = workbook.tag.removesuffix("workbook")
+    if main not in _NAMESPACES:
+        raise _damaged()
+    sheets = workbook.findall(f"{main}sheets/{main}sheet")
+    view = workbook.find(f"{main}bookViews/{main}workbookView")
     active = int(view.get("activeTab", "0")) if view is not None else 0
-    relation = sheets[active if active < len(sheets) else 0].get(_RELATION)
+    relation = sheets[active if active < len(sheets) else 0].get(_NAMESPACES[main])
     with _xml(archive, "xl/_rels/workbook.xml.rels") as stream:
         relations = ElementTree.parse(stream).getroot()  # noqa: S314 - see _xml
     target = next(item.get("Target", "") for item in relations if item.get("Id") == relation)
-    return target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
+    path = target.lstrip("/") if target.startswith("/") else "xl/" + target.removeprefix("./")
+    return path, main
 
 
-def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
+def _shared_strings(archive: zipfile.ZipFile, main: str) -> list[str]:
     """The workbook's shared strings; the phonetic guides (rPh) of East Asian text are not part of a value."""
     if "xl/sharedStrings.xml" not in archive.namelist():
         return []
     strings: list[str] = []
     with _xml(archive, "xl/sharedStrings.xml") as stream:
         for _event, element in ElementTree.iterparse(stream):  # noqa: S314 - see _xml
-            if element.tag == f"{_MAIN}si":
-                strings.append(_text_of(element))
+            if element.tag == f"{main}si":
+                strings.append(_text_of(element, main))
                 element.clear()
     return strings
 
 
-def _text_of(element: ElementTree.Element) -> str:
-    text = element.find(_TEXT)
+def _text_of(element: ElementTree.Element, main: str) -> str:
+    text = element.find(f"{main}t")
     if text is not None:
         return _string_text(text.text or "")
-    return _string_text("".join(run.findtext(_TEXT) or "" for run in element.findall(f"{_MAIN}r")))
+    return _string_text("".join(run.findtext(f"{main}t") or "" for run in element.findall(f"{main}r")))
 
 
 _DIGITS = "0123456789"
@@ -344,9 +354,9 @@ def _column_of(reference: str) -> int:
     return index
 
 
-def _sheet_rows(archive: zipfile.ZipFile, path: str, shared: list[str]) -> Iterator[tuple[int, list[str]]]:
-    cell_tag, row_tag = f"{_MAIN}c", f"{_MAIN}row"
-    value_tag, formula_tag, inline_tag = f"{_MAIN}v", f"{_MAIN}f", f"{_MAIN}is"
+def _sheet_rows(archive: zipfile.ZipFile, path: str, shared: list[str], main: str) -> Iterator[tuple[int, list[str]]]:
+    cell_tag, row_tag = f"{main}c", f"{main}row"
+    value_tag, formula_tag, inline_tag = f"{main}v", f"{main}f", f"{main}is"
     number = 0
     cells: list[str] = []
     # Column numbers by the letters of a cell reference ("AB" of "AB12"): a sheet has a few dozen columns.
@@ -370,7 +380,7 @@ def _sheet_rows(archive: zipfile.ZipFile, path: str, shared: list[str]) -> Itera
                     value = shared[int(raw)] if raw else ""
                 elif kind == "inlineStr":
                     inline = element.find(inline_tag)
-                    value = _text_of(inline) if inline is not None else ""
+                    value = _text_of(inline, main) if inline is not None else ""
                 elif kind == "b":
                     value = "TRUE" if element.findtext(value_tag) == "1" else "FALSE"
                 elif kind in ("str", "e", "d"):
