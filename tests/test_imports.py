@@ -598,6 +598,30 @@ async def test_undo_deletes_what_was_created_and_restores_what_was_updated(peopl
     assert deleted == 1
 
 
+async def test_the_list_tabs_count_imported_customers_and_forget_them_on_undo(people: dict[str, CurrentUser]) -> None:
+    """The tabs' counts come from customer_tally, which the database keeps for every insert — an import's COPY
+    of hundreds of customers in one statement too."""
+    zhang = people["zhangwei"]
+    await customers.create_customer(zhang, {"name": "华信勘测", "mobile": "13871000001", "origin": "own"})
+    own = await run_import(zhang, csv_bytes([["客户名称", "手机"], ["昆明水务局", "13871000002"], ["王芳", ""]]))
+    await run_import(zhang, csv_bytes([["客户名称"], ["大理州自然资源局"], ["玉溪市交通运输局"]]), owner="pool")
+
+    async def tallied() -> list[tuple[int, str, int]]:
+        rows = await Customer.raw("SELECT owner, kind, live FROM customer_tally WHERE live <> 0")
+        return sorted((row["owner"], row["kind"], row["live"]) for row in rows)
+
+    async def counted() -> list[tuple[int, str, int]]:
+        rows = await Customer.raw(
+            "SELECT coalesce(owner, 0) AS owner, kind, count(*) AS live FROM customer WHERE deleted_at IS NULL "
+            "GROUP BY coalesce(owner, 0), kind"
+        )
+        return sorted((row["owner"], row["kind"], row["live"]) for row in rows)
+
+    assert await tallied() == await counted() == [(0, "prospect", 2), (zhang.account_id, "prospect", 3)]
+    await service.undo(zhang, own["id"])
+    assert await tallied() == await counted() == [(0, "prospect", 2), (zhang.account_id, "prospect", 1)]
+
+
 async def test_staff_see_and_undo_only_their_own_imports(people: dict[str, CurrentUser]) -> None:
     batch = await run_import(people["wangfang"], csv_bytes([["姓名"], ["王五"]]))
     with pytest.raises(customers.NotVisible):
