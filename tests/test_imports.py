@@ -528,6 +528,42 @@ async def test_a_file_that_breaks_deep_inside_fails_the_batch_with_nothing_impor
     assert await live_customers() == []
 
 
+async def test_a_large_file_read_in_a_process_of_its_own_imports_the_same(
+    people: dict[str, CurrentUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        ["客户名称", "手机", "省份"],
+        *([f"测试客户{index:03d}号", f"139{index:08d}", "云南"] for index in range(30)),
+    ]
+    rows[7][1] = "138-00"
+    in_thread = await run_import(people["zhangwei"], xlsx(rows), name="客户.xlsx")
+    assert in_thread["status"] == Status.done
+    imported = await live_customers()
+    await service.undo(people["zhangwei"], in_thread["id"])
+    # Every file counts as large: its rows come from the reading process, some at a time.
+    monkeypatch.setattr(reader, "READ_APART_FROM", 0)
+    monkeypatch.setattr(reader, "_ROWS_PER_PART", 7)
+    apart = await run_import(people["zhangwei"], xlsx(rows), name="客户.xlsx")
+    counts = ("total_rows", "valid_rows", "created_count", "invalid_count")
+    assert [apart[name] for name in counts] == [in_thread[name] for name in counts] == [30, 29, 29, 1]
+    assert [(row["name"], row["mobile"]) for row in await live_customers()] == [
+        (row["name"], row["mobile"]) for row in imported
+    ]
+    assert await service.issues_of(apart["id"]) == await service.issues_of(in_thread["id"])
+
+
+async def test_a_large_file_that_breaks_deep_inside_fails_the_batch_with_nothing_imported(
+    people: dict[str, CurrentUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader, "READ_APART_FROM", 0)
+    monkeypatch.setattr(reader, "_ROWS_PER_PART", 7)
+    rows = [["客户名称", "手机"]] + [[f"客户{index}", ""] for index in range(20)] + [["坏行", "x" * 40_000]]
+    batch = await run_import(people["zhangwei"], csv_bytes(rows))
+    assert batch["status"] == Status.failed
+    assert batch["message"] == _("A cell holds more than %(n)s characters; this is not a customer list.", n="32,767")
+    assert await live_customers() == []
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Crash and resume, undo
 

@@ -671,7 +671,7 @@ class Checked:
     invalid: int  # rows refused (a row may have several issues)
 
 
-async def check_sheet(sheet: reader.Sheet, mapping: list[str], policy: str) -> Checked:
+async def check_sheet(sheet: reader.Reading, mapping: list[str], policy: str) -> Checked:
     """Every row checked, and rows repeating an earlier row of the file (same keys) left out unless the policy
     is to create anyway. The same file always gives the same result, which is what resuming relies on."""
     options = await _option_lookup()
@@ -679,32 +679,34 @@ async def check_sheet(sheet: reader.Sheet, mapping: list[str], policy: str) -> C
     rows: list[Row] = []
     issues: list[Issue] = []
     first_seen: dict[tuple[str, str], tuple[int, str]] = {}
-    repeated = invalid = 0
-    for position, (number, cells) in enumerate(sheet.rows):
-        if position % 1000 == 999:
-            # Checking 100,000 rows takes seconds: let the worker's other jobs (the search outbox) run meanwhile.
-            await asyncio.sleep(0)
-        row, problems = await check_row(number, cells, sheet.headers, mapping, options, memo)
-        if row is None:
-            issues.extend(problems)
-            invalid += 1
-            continue
-        earlier = next(
-            (
-                first_seen[key][0]
-                for key in row.keys
-                if key in first_seen and not _other_mobile(key[0], row.values.get("mobile", ""), first_seen[key][1])
-            ),
-            None,
-        )
-        if earlier is not None and policy != Policy.create:
-            repeated += 1
-            issues.append(Issue(number, "", "", _("Same customer as row %(n)s of the file.", n=earlier)))
-            continue
-        for key in row.keys:
-            first_seen.setdefault(key, (number, row.values.get("mobile", "")))
-        rows.append(row)
-    return Checked(len(sheet.rows), rows, issues, repeated, invalid)
+    total = repeated = invalid = 0
+    async for part in sheet.parts:
+        for number, cells in part:
+            total += 1
+            if total % 1000 == 0:
+                # Checking 100,000 rows takes seconds: let the worker's other jobs (the search outbox) run meanwhile.
+                await asyncio.sleep(0)
+            row, problems = await check_row(number, cells, sheet.headers, mapping, options, memo)
+            if row is None:
+                issues.extend(problems)
+                invalid += 1
+                continue
+            earlier = next(
+                (
+                    first_seen[key][0]
+                    for key in row.keys
+                    if key in first_seen and not _other_mobile(key[0], row.values.get("mobile", ""), first_seen[key][1])
+                ),
+                None,
+            )
+            if earlier is not None and policy != Policy.create:
+                repeated += 1
+                issues.append(Issue(number, "", "", _("Same customer as row %(n)s of the file.", n=earlier)))
+                continue
+            for key in row.keys:
+                first_seen.setdefault(key, (number, row.values.get("mobile", "")))
+            rows.append(row)
+    return Checked(total, rows, issues, repeated, invalid)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -821,8 +823,8 @@ async def _run(
     stored = await ImportFile.select(ImportFile.content).where(ImportFile.batch == batch_id).first()
     if batch is None or stored is None:
         return
-    sheet = await asyncio.to_thread(reader.read, bytes(stored["content"]))
-    checked = await check_sheet(sheet, batch["mapping"], batch["policy"])
+    async with reader.reading(bytes(stored["content"])) as sheet:
+        checked = await check_sheet(sheet, batch["mapping"], batch["policy"])
     if not batch["total_rows"]:
         # The first run writes the rows found invalid or repeated, together with the counts; a resumed run
         # finds them written and the same rows to go on with.
