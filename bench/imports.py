@@ -1,6 +1,7 @@
 """Spreadsheet import of 100,000 customers, as CSV and as XLSX, with `kehu import` (the same pipeline the worker
 runs for the web page): the time until the batch is imported, the time until Meilisearch finds them all (the
-`kehu worker` draining the outbox meanwhile, as in production), and the peak memory of the importing process.
+`kehu worker` draining the outbox meanwhile, as in production), and the peak memory of the importing process
+together with the process reading its file.
 
 The two files hold different customers: the CSV goes into an empty database, the XLSX into one holding the CSV's
 100,000, so its duplicate check runs against a full table. About 1% of the rows carry a mistyped mobile number
@@ -17,6 +18,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,8 +130,32 @@ def _documents(meili_url: str) -> int:
     return response.json().get("numberOfDocuments", -1) if response.status_code == 200 else -1
 
 
+def _tree_rss(pid: int) -> int:
+    """Resident memory in bytes of a process and its children (the import and the process reading its file)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the name: state, parent pid, …; resident pages are the 22nd field after it.
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return total
+
+
+def _sample_peak(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    while not stop.wait(0.1):
+        peak[0] = max(peak[0], _tree_rss(pid))
+
+
 def import_one(path: Path, env: dict[str, str], meili_url: str, expected_documents: int) -> dict[str, float]:
-    """`kehu import` in a process of its own: seconds to imported, to searchable, and its peak memory (MiB)."""
+    """`kehu import` in a process of its own: seconds to imported, to searchable, and its peak memory (MiB).
+
+    The memory is the most the import and the process reading its file held together (sampled every 0.1 s), or
+    the largest either reached on its own (what the kernel recorded), whichever is more."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "import", str(path), "--channel", "展会", "--as", "bench_supervisor"],
@@ -139,7 +165,12 @@ def import_one(path: Path, env: dict[str, str], meili_url: str, expected_documen
         stderr=subprocess.STDOUT,
     )
     assert process.stdout is not None
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=_sample_peak, args=(process.pid, stop, peak), daemon=True)
+    sampler.start()
     output = process.stdout.read().decode(errors="replace")
+    stop.set()
+    sampler.join()
     _, status, usage = os.wait4(process.pid, 0)
     imported = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -154,7 +185,7 @@ def import_one(path: Path, env: dict[str, str], meili_url: str, expected_documen
     return {
         "imported": imported,
         "searchable": searchable,
-        "memory": usage.ru_maxrss / 1024,
+        "memory": max(usage.ru_maxrss * 1024, peak[0]) / 1024 / 1024,
         "created": created,
         "summary": summary,
     }
@@ -162,7 +193,8 @@ def import_one(path: Path, env: dict[str, str], meili_url: str, expected_documen
 
 def run_engine(engine: str, files: dict[str, Path]) -> str:
     lines = [
-        "| file | rows | imported in | searchable in | peak memory of `kehu import` | result |",
+        "| file | rows | imported in | searchable in | peak memory of `kehu import` (with its reading process) "
+        "| result |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     with database(engine) as env:
@@ -215,12 +247,14 @@ def main() -> None:
         f"{ROWS:,} rows of realistic customers (organisations and people across China, a third in Kunming; mobile "
         "numbers written with and without dashes, provinces with and without 省, about 1% mistyped mobiles and 1% "
         "repeated rows) imported with `kehu import FILE --channel 展会`, which runs the web page's pipeline in its "
-        "own process: read, check every row, write 500 rows per transaction with their audit and outbox rows. "
+        "own process: read (a file of 1 MB or more in a process of its own, while the rows read so far are checked), "
+        "check every row, write 500 rows per transaction with their audit and outbox rows. "
         "*Imported*: the command's wall time, start-up included. *Searchable*: from the same start until the "
         "customers index holds every imported customer, the `kehu worker` draining the outbox into its own "
         "Meilisearch (started as `scripts/run-meilisearch` starts it) meanwhile. "
         "The CSV goes into an empty database, the XLSX (other customers) into one holding "
-        "the CSV's, so its duplicate check runs against a full table.\n\n" + "\n\n".join(sections),
+        "the CSV's, so its duplicate check runs against a full table. *Peak memory*: the most the import and its "
+        "reading process held together, sampled every 0.1 s.\n\n" + "\n\n".join(sections),
     )
 
 
