@@ -11,10 +11,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any, Generic, TypeVar
 
 import aiosqlite
+from piccolo.columns import Timestamp, Timestamptz
 from piccolo.engine.base import Engine
 from piccolo.engine.finder import engine_finder
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
@@ -475,6 +477,23 @@ async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: b
     if postgres:
         return await _copy_rows(connection, table, rows, returning_id)
     columns = list(rows[0])
+    # A chunk's rows share their moments (created_at, the audit's at): each is turned into SQLite's text once,
+    # by the adapter Piccolo registered, instead of once per row.
+    adapt = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol))
+    moments = [
+        position
+        for position, column in enumerate(columns)
+        if adapt is not None and isinstance(getattr(table, column, None), Timestamptz | Timestamp)
+    ]
+    adapted: dict[datetime, Any] = {}
+
+    def moment(item: Any) -> Any:
+        if type(item) is not datetime:
+            return item
+        if item not in adapted:
+            adapted[item] = adapt(item)
+        return adapted[item]
+
     # Table and column names come from the code (Piccolo tables, the caller's keys), never from a user.
     names = ", ".join(f'"{column}"' for column in columns)
     head = f'INSERT INTO "{table._meta.tablename}" ({names}) VALUES '  # noqa: S608
@@ -484,7 +503,10 @@ async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: b
         part = rows[start : start + step]
         values = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * len(part))
         sql = head + values + (' RETURNING "id"' if returning_id else "")
-        result = await connection.execute_fetchall(sql, [row[column] for row in part for column in columns])
+        values = [row[column] for row in part for column in columns]
+        for position in moments:
+            values[position :: len(columns)] = map(moment, values[position :: len(columns)])
+        result = await connection.execute_fetchall(sql, values)
         if returning_id:
             ids.extend(row["id"] for row in result)
     return ids

@@ -66,6 +66,10 @@ async def record(
         await SearchOutbox.insert(*(SearchOutbox(entity=name, entity_id=record_id) for name, record_id in jobs))
 
 
+# json.dumps with any option builds a new encoder on every call: an import writes one per audit row.
+to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 async def record_many(
     *,
     actor_id: int | None,
@@ -93,7 +97,7 @@ async def record_many(
                 "entity_id": entity_id,
                 "customer_id": customer_id,
                 "action": action,
-                "diff": json.dumps(changes_, ensure_ascii=False),
+                "diff": to_json(changes_),
                 "at": now,
             }
             for (entity_id, changes_), customer_id in zip(changes, customers, strict=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -880,8 +879,8 @@ def _record_row(
         "row_number": number,
         "customer_id": customer_id,
         "action": action,
-        "before": json.dumps(before or {}, ensure_ascii=False),
-        "after": json.dumps(after or {}, ensure_ascii=False),
+        "before": core.to_json(before) if before else "{}",
+        "after": core.to_json(after) if after else "{}",
     }
 
 
