@@ -733,6 +733,8 @@ _BY_ID_ALL, _BY_ID_VISIBLE = _by_id_in_scope(True), _by_id_in_scope(False)
 
 async def _listed_by_id(user: CurrentUser, ids: list[int]) -> list[dict[str, Any]]:
     """The list's columns of these customers (at most a page) that are in the user's scope, in any order."""
+    if len(ids) > PAGE_SIZE:
+        raise ValueError(f"at most {PAGE_SIZE} ids, not {len(ids)}")
     # Unused places repeat an id already asked for.
     values = {f"id{index}": ids[min(index, len(ids) - 1)] for index in range(PAGE_SIZE)}
     prepared = _BY_ID_ALL if user.is_supervisor else _BY_ID_VISIBLE
