@@ -501,12 +501,12 @@ async def insert_rows(table: Any, rows: list[dict[str, Any]], *, returning_id: b
     step = max(1, PARAMETERS_PER_STATEMENT // len(columns))
     for start in range(0, len(rows), step):
         part = rows[start : start + step]
-        values = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * len(part))
-        sql = head + values + (' RETURNING "id"' if returning_id else "")
-        values = [row[column] for row in part for column in columns]
+        placeholders = ", ".join(["(" + ", ".join("?" * len(columns)) + ")"] * len(part))
+        sql = head + placeholders + (' RETURNING "id"' if returning_id else "")
+        parameters = [row[column] for row in part for column in columns]
         for position in moments:
-            values[position :: len(columns)] = map(moment, values[position :: len(columns)])
-        result = await connection.execute_fetchall(sql, values)
+            parameters[position :: len(columns)] = map(moment, parameters[position :: len(columns)])
+        result = await connection.execute_fetchall(sql, parameters)
         if returning_id:
             ids.extend(row["id"] for row in result)
     return ids
