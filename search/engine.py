@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as all_done
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -206,11 +207,9 @@ def multi_searches(batches: list[list[dict[str, Any]]]) -> list[list[dict[str, A
     try:
         first = multi_search(batches[0])
     finally:
-        answers = [future.exception() or future.result() for future in later]
-    for answer in answers:
-        if isinstance(answer, BaseException):
-            raise answer
-    return [first["results"], *(answer["results"] for answer in answers)]
+        # None is left running when this returns or raises.
+        all_done(later)
+    return [first["results"], *(future.result()["results"] for future in later)]
 
 
 _down_until = 0.0
