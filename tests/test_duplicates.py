@@ -84,9 +84,20 @@ async def test_company_names_pair_ignoring_legal_form_group_and_place(people: di
     short = await add(wang, "昆明华信勘测设计有限公司")
     group = await add(wang, "华信勘测设计集团")
     fullwidth = await add(wang, "（昆明）华信勘测设计有限公司")
+    branch = await add(wang, "华信勘测设计股份有限责任公司（昆明）")
+    # The city says the province, when a list put a wrong one before it.
+    zunyi = await add(wang, "遵义市土地储备中心")
+    wrong_province = await add(wang, "云南省遵义市土地储备中心")
     await finder.scan()
     found = await pairs()
-    for one, other in ((full, short), (full, group), (short, group), (full, fullwidth)):
+    for one, other in (
+        (full, short),
+        (full, group),
+        (short, group),
+        (full, fullwidth),
+        (short, branch),
+        (zunyi, wrong_province),
+    ):
         assert "name" in pair_of(found, one, other)["reasons"], (one, other)
 
 
@@ -109,6 +120,9 @@ async def test_look_alikes_are_not_paired(people: dict[str, CurrentUser]) -> Non
     two = await add(wang, "王芳", company="曲靖宏达矿业有限公司")
     three = await add(wang, "王芳", company="曲靖宏达矿业集团")
     different = await add(wang, "昆明华信测绘有限公司")
+    # A branch named for another city is another customer.
+    branch = await add(wang, "华信勘测设计有限公司（大理）")
+    head_office = await add(wang, "华信勘测设计有限公司（昆明）")
     # Two offices of different cities sharing a mailbox are still two customers.
     yuxi = await add(wang, "玉溪市农业农村局", email="nyncj@qq.com")
     yanan = await add(wang, "延安市农业农村局", email="nyncj@qq.com")
@@ -120,6 +134,7 @@ async def test_look_alikes_are_not_paired(people: dict[str, CurrentUser]) -> Non
     assert set(pair_of(found, two, three)["reasons"]) >= {"person_name", "company"}
     assert not any(different in pair for pair in found)
     assert pair_of(found, yuxi, yanan) is None
+    assert pair_of(found, branch, head_office) is None
 
 
 async def test_deleted_customers_are_not_scanned(people: dict[str, CurrentUser]) -> None:

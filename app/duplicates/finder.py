@@ -54,7 +54,9 @@ WEIGHTS = {
 DIFFERENT_PLACES = 30
 
 # Legal forms and the words around them that do not tell two organisations apart.
-_LEGAL_FORMS = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|股份公司|集团公司|集团|分公司|总公司|公司)+$")
+_LEGAL_FORMS = re.compile(r"(?:(?:股份)?有限(?:责任)?公司|股份公司|集团公司|集团|分公司|总公司|公司)+$")
+# A place in brackets after the name, as a branch or a list writes it: 华信勘测设计有限公司（昆明）.
+_PLACE_IN_BRACKETS = re.compile(r"\(([^()]+)\)$")
 _NOT_WORD = re.compile(r"[\W_]+")
 _PLACE_SUFFIXES = ("省", "市", "州", "县", "区")
 
@@ -108,10 +110,16 @@ def pinyin_of(text: str) -> str:
 @functools.lru_cache(maxsize=200_000)
 def name_key(raw: str) -> NameKey:
     """Reduce a customer's or company's name for comparison: full-width to half-width, lower case, no
-    punctuation, no legal form (有限公司, 有限责任公司, 集团 …), no leading province or city names as long as two
-    characters remain. More eager than the stored `Customer.name_key` of the duplicate warning, which keeps three
-    characters: the finder checks the places separately (`same_place`)."""
-    text = _NOT_WORD.sub("", unicodedata.normalize("NFKC", raw).lower())
+    punctuation, no legal form (有限公司, 股份有限责任公司, 集团 …), no leading province or city names as long as
+    two characters remain, no place in brackets at the end (（昆明）). More eager than the stored
+    `Customer.name_key` of the duplicate warning, which keeps three characters: the finder checks the places
+    separately (`same_place`)."""
+    text = unicodedata.normalize("NFKC", raw).lower().strip()
+    bracketed = _PLACE_IN_BRACKETS.search(text)
+    after = _PLACES.get(_NOT_WORD.sub("", bracketed.group(1))) if bracketed else None
+    if bracketed and after is not None:
+        text = text[: bracketed.start()]
+    text = _NOT_WORD.sub("", text)
     without_form = _LEGAL_FORMS.sub("", text)
     organisation = bool(without_form) and without_form != text
     key = without_form or text
@@ -124,14 +132,18 @@ def name_key(raw: str) -> NameKey:
                 continue
             place = _PLACES.get(key[:length])
             if place is not None:
-                province = province or place[0]
-                city = city or place[1]
+                if not city:
+                    # The inner place says the province: 云南省遵义市 is 遵义市, and 云南省重庆市 is 重庆市, with
+                    # a wrong province before it.
+                    province, city = place
                 key = key[length:]
                 # 大理市 is the short name 大理 and the 市 of a county-level city.
                 if key[:1] in _PLACE_SUFFIXES and len(key) > 2:
                     key = key[1:]
                 stripped = True
                 break
+    if after is not None and not province:
+        province, city = after
     # Two to three characters without a legal form read as a person's name (王芳, 欧阳明); 北京大学 does not.
     return NameKey(key, pinyin_of(key), province, city, organisation or len(text) >= 4)
 
