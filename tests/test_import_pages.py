@@ -98,11 +98,11 @@ async def test_import_runs_shows_progress_result_and_undo(
     assert response.status_code == 303
     waiting = await staff.get(f"/imports/{batch_id}")
     assert 'id="import-progress"' in waiting.text and 'hx-trigger="every 2s"' in waiting.text
-    poll = await staff.get(f"/imports/{batch_id}/progress?seen=queued-0-0")
+    poll = await staff.get(f"/imports/{batch_id}/progress?seen=queued-0-0-0")
     assert poll.status_code == 204
 
     assert await service.run_pending() == batch_id
-    finished = await staff.get(f"/imports/{batch_id}/progress?seen=queued-0-0")
+    finished = await staff.get(f"/imports/{batch_id}/progress?seen=queued-0-0-0")
     assert finished.headers.get("hx-refresh") == "true"
     result = await staff.get(f"/imports/{batch_id}")
     assert "12345" in text_of(result.text) and 'id="undo-import"' in result.text
@@ -118,6 +118,12 @@ async def test_import_runs_shows_progress_result_and_undo(
 
     response = await staff.post(f"/imports/{batch_id}/undo", follow_redirects=False)
     assert response.status_code == 303
+    # The worker takes it back; meanwhile the page shows how far it got.
+    undoing = await staff.get(f"/imports/{batch_id}")
+    assert "撤销中" in undoing.text and 'id="import-progress"' in undoing.text
+    assert 'id="undo-import"' not in undoing.text
+    assert await service.run_pending() == batch_id
+    assert (await staff.get(f"/imports/{batch_id}/progress?seen=undoing-0-0-0")).headers.get("hx-refresh") == "true"
     assert await Customer.count().where(Customer.deleted_at.is_null()) == 0
     again = await staff.post(f"/imports/{batch_id}/undo")
     assert again.status_code == 422

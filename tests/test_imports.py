@@ -128,6 +128,13 @@ async def run_import(user: CurrentUser, content: bytes, name: str = "客户名�
     return await service.get_batch(user, batch_id)
 
 
+async def undo(user: CurrentUser, batch_id: int) -> dict[str, Any]:
+    """Ask for the undo as the page does, let the worker run it; the batch as the page shows it."""
+    await service.undo(user, batch_id)
+    assert await service.run_pending() == batch_id
+    return await service.get_batch(user, batch_id)
+
+
 async def live_customers() -> list[dict[str, Any]]:
     return await Customer.select().where(Customer.deleted_at.is_null()).order_by(Customer.id)
 
@@ -460,7 +467,7 @@ async def test_an_update_adds_a_new_contact_and_its_undo_takes_it_away(people: d
     again = await run_import(zhang, csv_bytes([header, ["华信勘测", "李娜", "13871000001", "昆明"]]), policy="update")
     assert (again["updated_count"], again["skipped_count"]) == (0, 1)
 
-    await service.undo(zhang, batch["id"])
+    await undo(zhang, batch["id"])
     assert await Contact.count().where(Contact.customer == existing, Contact.deleted_at.is_null()) == 0
     assert [row["id"] for row in await live_customers()] == [existing]
     removed = await AuditLog.count().where(AuditLog.entity == "contact", AuditLog.action == "delete")
@@ -539,7 +546,7 @@ async def test_a_large_file_read_in_a_process_of_its_own_imports_the_same(
     in_thread = await run_import(people["zhangwei"], xlsx(rows), name="客户.xlsx")
     assert in_thread["status"] == Status.done
     imported = await live_customers()
-    await service.undo(people["zhangwei"], in_thread["id"])
+    await undo(people["zhangwei"], in_thread["id"])
     # Every file counts as large: its rows come from the reading process, some at a time.
     monkeypatch.setattr(reader, "READ_APART_FROM", 0)
     monkeypatch.setattr(reader, "_ROWS_PER_PART", 7)
@@ -603,7 +610,7 @@ async def test_an_interrupted_batch_can_be_undone_after_it_fails(people: dict[st
     with pytest.raises(service.Interrupted):
         await service.run_pending(stop_after_chunks=1)
     await ImportBatch.update({ImportBatch.status: Status.failed}).where(ImportBatch.id == batch_id)
-    await service.undo(zhang, batch_id)
+    await undo(zhang, batch_id)
     assert await live_customers() == []
 
 
@@ -623,7 +630,7 @@ async def test_undo_deletes_what_was_created_and_restores_what_was_updated(peopl
     assert (batch["created_count"], batch["updated_count"]) == (1, 1)
     # Someone edits the updated customer's city after the import: undo leaves that change alone.
     await customers.update_field(zhang, kept, "city", "大理")
-    await service.undo(zhang, batch["id"])
+    await undo(zhang, batch["id"])
     rows = await live_customers()
     assert [row["id"] for row in rows] == [kept]
     assert rows[0]["needs"] == "测绘" and rows[0]["city"] == "大理"
@@ -632,6 +639,51 @@ async def test_undo_deletes_what_was_created_and_restores_what_was_updated(peopl
         await service.undo(zhang, batch["id"])
     deleted = await AuditLog.count().where(AuditLog.entity == "customer", AuditLog.action == "delete")
     assert deleted == 1
+
+
+async def test_an_undo_killed_between_chunks_resumes_and_takes_back_everything_once(
+    people: dict[str, CurrentUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "UNDO_CHUNK", 500)
+    zhang = people["zhangwei"]
+    existing = await customers.create_customer(zhang, {"name": "测试客户00000号", "needs": "测绘", "origin": "own"})
+    batch = await run_import(zhang, many_rows(1200), policy="update")
+    assert (batch["created_count"], batch["updated_count"]) == (1199, 1)
+    await service.undo(zhang, batch["id"])
+    # Asked for, not yet done: the batch says so and cannot be undone twice.
+    asked = await service.get_batch(zhang, batch["id"])
+    assert asked["status"] == Status.undoing and asked["undo_total"] == 1200 and asked["progress"] == 0
+    assert not service.may_undo(zhang, asked)
+    with pytest.raises(customers.FormErrors):
+        await service.undo(zhang, batch["id"])
+    with pytest.raises(service.Interrupted):
+        await service.run_pending(stop_after_chunks=1)
+    halfway = await service.get_batch(zhang, batch["id"])
+    assert halfway["status"] == Status.undoing and halfway["undo_done"] == 500
+    assert halfway["progress"] == 500 * 100 // 1200
+    assert len(await live_customers()) == 1200 - 500
+    # A live worker's undo is left alone; one silent for longer than STALE_AFTER is taken over.
+    assert await service.run_pending() is None
+    await ImportBatch.update({ImportBatch.heartbeat_at: halfway["heartbeat_at"] - service.STALE_AFTER * 2}).where(
+        ImportBatch.id == batch["id"]
+    )
+    assert await service.run_pending() == batch["id"]
+    done = await service.get_batch(zhang, batch["id"])
+    assert done["status"] == Status.undone and done["undone_by"] == zhang.account_id and done["undo_done"] == 1200
+    rows = await live_customers()
+    assert [row["id"] for row in rows] == [existing] and rows[0]["mobile"] == ""
+    deleted = await AuditLog.count().where(AuditLog.entity == "customer", AuditLog.action == "delete")
+    assert deleted == 1199
+    steps = (
+        await AuditLog.select(AuditLog.diff)
+        .where(AuditLog.entity == "import_batch")
+        .order_by(AuditLog.id)
+        .output(load_json=True)
+    )
+    assert [step["diff"] for step in steps] == [
+        {"status": ["done", "undoing"]},
+        {"status": ["undoing", "undone"]},
+    ]
 
 
 async def test_the_list_tabs_count_imported_customers_and_forget_them_on_undo(people: dict[str, CurrentUser]) -> None:
@@ -654,7 +706,7 @@ async def test_the_list_tabs_count_imported_customers_and_forget_them_on_undo(pe
         return sorted((row["owner"], row["kind"], row["live"]) for row in rows)
 
     assert await tallied() == await counted() == [(0, "prospect", 2), (zhang.account_id, "prospect", 3)]
-    await service.undo(zhang, own["id"])
+    await undo(zhang, own["id"])
     assert await tallied() == await counted() == [(0, "prospect", 2), (zhang.account_id, "prospect", 1)]
 
 

@@ -1,5 +1,5 @@
 """A real Chromium imports a spreadsheet through a real Kehu server and its worker: upload, check the guessed
-columns, import, watch it finish, undo it."""
+columns, import, watch it finish, undo it and watch the undo finish."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ async def test_staff_imports_a_spreadsheet_and_undoes_it(page, server: str) -> N
     await page.go_back()
     page.once("dialog", lambda dialog: dialog.accept())
     await page.click("#undo-import")
+    # The worker takes it back while the page shows its progress, then the page says it is undone.
     await expect(page.locator("#undo-import")).to_have_count(0)
+    await expect(page.locator("section.card h2").first).to_contain_text("已撤销", timeout=60_000)
     await page.goto(f"{server}/customers")
     await expect(page.locator("#customer-results")).not_to_contain_text("曲靖宏达矿业集团")

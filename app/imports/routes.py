@@ -149,12 +149,12 @@ class ImportController(Controller):
     async def progress(self, request: HTMXRequest, batch_id: RecordId) -> Template | Response[None]:
         """The progress panel, polled every two seconds; 204 while nothing has changed since `seen`."""
         batch = await service.get_batch(user_of(request), batch_id)
-        state = f"{batch['status']}-{batch['rows_done']}-{batch['total_rows']}"
+        state = f"{batch['status']}-{batch['rows_done']}-{batch['total_rows']}-{batch['undo_done']}"
         if request.query_params.get("seen") == state:
             return Response(content=None, status_code=204)
-        if batch["status"] in (Status.queued, Status.running):
+        if batch["status"] in (Status.queued, Status.running, Status.undoing):
             return render("imports/_progress.html", batch=batch)
-        # Finished: the page is loaded again, with the result, the refused rows and the undo button.
+        # Finished (or undone): the page is loaded again, with the result, the refused rows and the undo button.
         response = render("imports/_progress.html", batch=batch)
         response.headers["HX-Refresh"] = "true"
         return response

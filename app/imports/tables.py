@@ -23,6 +23,7 @@ class Status(StrEnum):
     running = "running"
     done = "done"
     failed = "failed"
+    undoing = "undoing"  # asked to be undone; the worker takes it back chunk by chunk
     undone = "undone"
 
 
@@ -59,7 +60,12 @@ class ImportBatch(Table):
     started_at = Timestamptz(null=True, default=None)
     finished_at = Timestamptz(null=True, default=None)
     undone_at = Timestamptz(null=True, default=None)
+    # Who asked for the undo; while it runs, the records it has taken back (newest first: every record below
+    # `undo_below` in id is still to do, None before the first chunk) out of `undo_total`.
     undone_by = ForeignKey(Account, null=True)
+    undo_below = BigInt(null=True, default=None)
+    undo_done = Integer(default=0)
+    undo_total = Integer(default=0)
 
 
 class ImportFile(Table):
