@@ -286,7 +286,16 @@ def ensure_indexes(*, suffix: str = "") -> None:
 
 
 def delete_index(index_uid: str) -> None:
-    wait(client().delete_index(index_uid), tolerate="index_not_found")
+    """Delete the index if there is one. Asking first keeps a missing index out of Meilisearch's log as a failed
+    task; one deleted meanwhile by someone else is still no error."""
+    meili = client()
+    try:
+        meili.get_index(index_uid)
+    except MeilisearchApiError as error:
+        if error.code == "index_not_found":
+            return
+        raise
+    wait(meili.delete_index(index_uid), tolerate="index_not_found")
 
 
 def filterable_attributes(name: str) -> list[str]:
