@@ -271,31 +271,27 @@ def wait(task: Any, *, tolerate: str = "", interval_ms: int = 10) -> None:
         raise RuntimeError(f"Meilisearch task {task.task_uid} {result.status}: {result.error}")
 
 
+def _existing_indexes() -> set[str]:
+    """The uids of the indexes Meilisearch has. Listed rather than asked for one by one: Meilisearch logs every
+    "not found" answer as a warning, and a first start or a rebuild would fill `make run`'s log with them."""
+    return {index["uid"] for index in client().get_raw_indexes({"limit": 1000})["results"]}
+
+
 def ensure_indexes(*, suffix: str = "") -> None:
     """Create the indexes if missing and apply their settings; cheap when nothing changed."""
     meili = client()
+    existing = _existing_indexes()
     for name in INDEXES:
         index_uid = uid(name, suffix=suffix)
-        try:
-            meili.get_index(index_uid)
-        except MeilisearchApiError as error:
-            if error.code != "index_not_found":
-                raise
-            wait(meili.create_index(index_uid, {"primaryKey": "id"}))
+        if index_uid not in existing:
+            wait(meili.create_index(index_uid, {"primaryKey": "id"}), tolerate="index_already_exists")
         wait(meili.index(index_uid).update_settings(SETTINGS[name]))
 
 
 def delete_index(index_uid: str) -> None:
-    """Delete the index if there is one. Asking first keeps a missing index out of Meilisearch's log as a failed
-    task; one deleted meanwhile by someone else is still no error."""
-    meili = client()
-    try:
-        meili.get_index(index_uid)
-    except MeilisearchApiError as error:
-        if error.code == "index_not_found":
-            return
-        raise
-    wait(meili.delete_index(index_uid), tolerate="index_not_found")
+    """Delete the index if there is one (one deleted meanwhile by someone else is no error either)."""
+    if index_uid in _existing_indexes():
+        wait(client().delete_index(index_uid), tolerate="index_not_found")
 
 
 def filterable_attributes(name: str) -> list[str]:
@@ -306,12 +302,16 @@ def filterable_attributes(name: str) -> list[str]:
 
 def document_counts(*, suffix: str = "") -> dict[str, int | None]:
     """Documents per index; None for an index that does not exist yet."""
-    counts: dict[str, int | None] = {}
+    counts: dict[str, int | None] = dict.fromkeys(INDEXES)
+    existing = _existing_indexes()
     for name in INDEXES:
+        index_uid = uid(name, suffix=suffix)
+        if index_uid not in existing:
+            continue
         try:
-            counts[name] = client().index(uid(name, suffix=suffix)).get_stats().number_of_documents
+            counts[name] = client().index(index_uid).get_stats().number_of_documents
         except MeilisearchApiError as error:
+            # Deleted since it was listed.
             if error.code != "index_not_found":
                 raise
-            counts[name] = None
     return counts
