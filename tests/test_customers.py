@@ -391,6 +391,23 @@ async def test_contact_mobile_counts_as_a_duplicate(people: dict[str, CurrentUse
     assert [dup.id for dup in found] == [customer_id]
 
 
+async def test_a_similar_name_in_another_city_is_no_duplicate(people: dict[str, CurrentUser]) -> None:
+    wang = people["wangfang"]
+    # Older customers of the same name elsewhere do not crowd out the one in the same city.
+    elsewhere = ("玉溪市", "曲靖市", "大理市", "保山市", "昭通市", "丽江市", "普洱市", "临沧市", "楚雄市", "文山市")
+    for city in elsewhere:
+        await make_customer(wang, name=f"{city[:2]}交通运输局", city=city)
+    kunming = await make_customer(wang, name="昆明市交通运输局", city="昆明市")
+
+    async def similar(**fields: str) -> list[int]:
+        return [dup.id for dup in await service.find_duplicates(wang, **fields) if "名称相似" in dup.reasons]
+
+    assert await similar(name="交通运输局", province="云南", city="昆明") == [kunming]
+    assert await similar(name="昆明市交通运输局") == [kunming]
+    assert await similar(name="交通运输局", city="西双版纳") == []
+    assert kunming not in await similar(name="玉溪市交通运输局")
+
+
 # -- customer page: click to edit ---------------------------------------------------------------------------
 
 

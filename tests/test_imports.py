@@ -830,6 +830,41 @@ async def test_a_name_alone_is_no_duplicate_when_the_mobiles_differ(people: dict
     assert (batch["created_count"], batch["skipped_count"]) == (2, 1)
 
 
+async def test_a_name_alone_is_no_duplicate_of_a_customer_in_another_place(people: dict[str, CurrentUser]) -> None:
+    """Without mobiles to tell them apart, the place does: the city column, or the place the name opens with."""
+    zhang = people["zhangwei"]
+    # The oldest customers of the name are in other cities: the Kunming one must still be found.
+    for city in ("玉溪市", "曲靖市"):
+        await customers.create_customer(zhang, {"name": "交通运输局", "city": city, "origin": "own"})
+    kunming = await customers.create_customer(
+        zhang, {"name": "昆明市交通运输局", "province": "云南省", "city": "昆明市", "origin": "own"}
+    )
+    await customers.create_customer(zhang, {"name": "北海天泽置业有限公司", "city": "北海", "origin": "own"})
+    content = csv_bytes(
+        [
+            ["客户名称", "省份", "城市"],
+            ["大理市交通运输局", "", ""],  # another city, from the name: imported
+            ["交通运输局", "云南", "昆明"],  # Kunming's, from the columns: a duplicate
+            ["昆明天泽置业有限公司", "", ""],  # not the Beihai company: imported
+            ["天泽置业有限公司", "", "北海市"],  # the Beihai one: a duplicate
+            ["曲靖市水务局", "", ""],  # imported
+            ["大理市水务局", "", ""],  # imported: another city than the row before
+            ["曲靖水务局", "云南省", ""],  # the first of them again
+        ]
+    )
+    batch = await run_import(zhang, content, policy="skip")
+    assert (batch["created_count"], batch["skipped_count"]) == (4, 3)
+    reasons = [issue["reason"] for issue in await service.issues_of(batch["id"])]
+    assert reasons == [
+        _("Already in Kehu (%(reason)s): %(name)s.", reason=_("similar name"), name="昆明市交通运输局"),
+        _("Already in Kehu (%(reason)s): %(name)s.", reason=_("similar name"), name="北海天泽置业有限公司"),
+        _("Same customer as row %(n)s of the file.", n=6),
+    ]
+    created = {row["name"] for row in await live_customers()}
+    assert {"大理市交通运输局", "昆明天泽置业有限公司", "曲靖市水务局", "大理市水务局"} <= created
+    assert kunming in {row["id"] for row in await live_customers()}
+
+
 async def test_a_finished_batch_lets_go_of_its_file_and_abandoned_uploads_are_dropped(
     people: dict[str, CurrentUser],
 ) -> None:

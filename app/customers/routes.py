@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from app import exports
 from app.accounts import service as accounts
+from app.accounts.service import CurrentUser
 from app.chat import service as chat
 from app.customers import export, history, service
 from app.customers.service import FIELDS, CustomerFilters, FormErrors
@@ -113,6 +114,12 @@ async def _saved_filters_context(
 def _spec_or_404(field_name: FromPath[str]) -> None:
     if field_name not in FIELDS:
         raise NotFoundException()
+
+
+async def _duplicates_of(user: CurrentUser, form: dict[str, str]) -> list[service.Duplicate]:
+    """The customers the new-customer form's values look like."""
+    fields = ("name", "mobile", "email", "wechat", "province", "city")
+    return await service.find_duplicates(user, **{name: form.get(name, "") for name in fields})
 
 
 class CustomerController(Controller):
@@ -249,14 +256,7 @@ class CustomerController(Controller):
     @post("/duplicates")
     async def duplicates(self, request: HTMXRequest) -> Template:
         """The live duplicate warning under the new-customer form, refreshed as the user types."""
-        form = await form_data(request)
-        found = await service.find_duplicates(
-            user_of(request),
-            name=form.get("name", ""),
-            mobile=form.get("mobile", ""),
-            email=form.get("email", ""),
-            wechat=form.get("wechat", ""),
-        )
+        found = await _duplicates_of(user_of(request), await form_data(request))
         return render("customers/_duplicates.html", duplicates=found)
 
     @post("/")
@@ -265,13 +265,7 @@ class CustomerController(Controller):
         user = user_of(request)
         form = await form_data(request)
         if not form.get("confirm_duplicates"):
-            found = await service.find_duplicates(
-                user,
-                name=form.get("name", ""),
-                mobile=form.get("mobile", ""),
-                email=form.get("email", ""),
-                wechat=form.get("wechat", ""),
-            )
+            found = await _duplicates_of(user, form)
             if found:
                 return await self._new_form(request, form, {}, found)
         try:

@@ -33,6 +33,7 @@ from app.customers.tables import (
     Tier,
 )
 from app.db import Prepared, in_chunks, is_sqlite, transaction
+from app.duplicates import finder
 from app.followups.tables import FollowUp
 from app.i18n import SHANGHAI, _
 from app.options.service import valid_option_id
@@ -907,6 +908,10 @@ class Duplicate:
     visible: bool
 
 
+def _place_fields(row: dict[str, Any]) -> dict[str, str]:
+    return {"name": row["name"], "province": row["province"], "city": row["city"]}
+
+
 async def find_duplicates(
     user: CurrentUser,
     *,
@@ -914,11 +919,14 @@ async def find_duplicates(
     mobile: str = "",
     email: str = "",
     wechat: str = "",
+    province: str = "",
+    city: str = "",
     exclude_id: int | None = None,
 ) -> list[Duplicate]:
     """Existing customers that look like the one being entered: same mobile, email or WeChat, or a name that
-    is the same once legal forms and place prefixes are dropped. Customers outside the user's scope are
-    reported too (without a link) so staff do not create a second record of a colleague's customer."""
+    is the same once legal forms and place prefixes are dropped — in the same place: 玉溪市交通运输局 is not
+    昆明市交通运输局 (`finder.elsewhere`). Customers outside the user's scope are reported too (without a link)
+    so staff do not create a second record of a colleague's customer."""
     mobile = normalize.mobile_or_none(mobile) or ""
     email = normalize.normalise_email(email)
     wechat = normalize.normalise_wechat(wechat)
@@ -938,8 +946,17 @@ async def find_duplicates(
         tests.append((Customer.email == email, _("same email")))
     if wechat:
         tests.append((Customer.wechat == wechat, _("same WeChat")))
+    try:
+        province = normalise_province(province)
+    except ValueError:
+        province = ""
+    place = finder.place_of(name, province, city.strip())
+    by_name = _("similar name")
     if len(key) >= 2:
-        tests.append((Customer.name_key == key, _("similar name")))
+        same_name = Customer.name_key == key
+        if place[1]:
+            same_name &= Customer.city.is_in([*finder.city_spellings(place[1]), ""])
+        tests.append((same_name, by_name))
     if not tests:
         return []
     found: dict[int, Duplicate] = {}
@@ -950,10 +967,15 @@ async def find_duplicates(
             Customer.kind,
             Customer.owner,
             Customer.owner.name.as_alias("owner_name"),
+            Customer.province,
+            Customer.city,
         ).where(clause, Customer.deleted_at.is_null())
         if exclude_id:
             query = query.where(Customer.id != exclude_id)
-        for row in await query.limit(10):
+        rows = await query.limit(50)
+        if reason == by_name:
+            rows = [row for row in rows if not finder.elsewhere(place, finder.place_of(**_place_fields(row)))]
+        for row in rows[:10]:
             if row["id"] not in found:
                 visible = user.is_supervisor or row["owner"] in (None, user.account_id)
                 found[row["id"]] = Duplicate(row["id"], row["name"], row["kind"], row["owner_name"], [], visible)

@@ -77,6 +77,11 @@ def _places() -> dict[str, tuple[str, str]]:
 
 _PLACES = _places()
 _PLACE_LENGTHS = sorted({len(name) for name in _PLACES}, reverse=True)
+# Each city → the ways its name is written (昆明市 → 昆明市, 昆明): a city field holds either.
+_CITY_SPELLINGS: dict[str, tuple[str, ...]] = {}
+for _spelling, (_province, _city) in _PLACES.items():
+    if _city:
+        _CITY_SPELLINGS[_city] = (*_CITY_SPELLINGS.get(_city, ()), _spelling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,13 @@ def name_key(raw: str) -> NameKey:
     two characters remain, no place in brackets at the end (（昆明）). More eager than the stored
     `Customer.name_key` of the duplicate warning, which keeps three characters: the finder checks the places
     separately (`same_place`)."""
+    key, province, city, organisation = _reduced(raw)
+    return NameKey(key, pinyin_of(key), province, city, organisation)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _reduced(raw: str) -> tuple[str, str, str, bool]:
+    """name_key without the pinyin: key, province, city, organisation."""
     text = unicodedata.normalize("NFKC", raw).lower().strip()
     bracketed = _PLACE_IN_BRACKETS.search(text)
     after = _PLACES.get(_NOT_WORD.sub("", bracketed.group(1))) if bracketed else None
@@ -145,7 +157,7 @@ def name_key(raw: str) -> NameKey:
     if after is not None and not province:
         province, city = after
     # Two to three characters without a legal form read as a person's name (王芳, 欧阳明); 北京大学 does not.
-    return NameKey(key, pinyin_of(key), province, city, organisation or len(text) >= 4)
+    return key, province, city, organisation or len(text) >= 4
 
 
 @dataclass(slots=True)
@@ -153,6 +165,30 @@ class _Customer:
     name: NameKey
     company: NameKey | None
     city: str
+
+
+Place = tuple[str, str]
+
+
+def place_of(name: str, province: str = "", city: str = "") -> Place:
+    """Where a customer is, as (province, city) spelt as the region list spells them: its province and city
+    fields, and where those are empty or not a known place, the place its name opens with (or ends with, in
+    brackets). ("", "") when nothing says."""
+    known = _PLACES.get(city) if city else None
+    if known is not None and known[1]:
+        return province or known[0], known[1]
+    _key, named_province, named_city, _organisation = _reduced(name)
+    return province or (known[0] if known else "") or named_province, named_city
+
+
+def elsewhere(one: Place, other: Place) -> bool:
+    """True when two places cannot be one: two different cities, or two different provinces."""
+    return bool(one[1] and other[1] and one[1] != other[1]) or bool(one[0] and other[0] and one[0] != other[0])
+
+
+def city_spellings(city: str) -> tuple[str, ...]:
+    """The ways a city field may hold this city (from `place_of`): 昆明市 and 昆明."""
+    return _CITY_SPELLINGS.get(city, (city,) if city else ())
 
 
 @dataclass

@@ -24,6 +24,7 @@ from app.customers import normalize
 from app.customers.service import FIELDS, FormErrors, NotVisible, clean_field
 from app.customers.tables import Contact, Customer, Kind, Origin
 from app.db import insert_rows, is_sqlite, select_in, transaction
+from app.duplicates.finder import Place, city_spellings, elsewhere, place_of
 from app.i18n import _
 from app.imports import reader
 from app.imports.tables import ImportBatch, ImportFile, ImportIssue, ImportRecord, ImportTemplate, Policy, Status
@@ -39,6 +40,9 @@ CHUNK = 500
 # between chunks. This many hold it about as long as an import's chunk.
 UNDO_CHUNK = 2_000
 PREVIEW_ROWS = 8
+# Earlier rows of the file kept per key to compare a row with: a name in many places (交通运输局) or with many
+# mobiles keeps the first this many, so that checking a file does not grow with its square.
+SEEN_PER_KEY = 20
 # A running batch whose worker has not been heard of for this long is taken over by another (or the restarted)
 # worker. Heartbeats come every HEARTBEAT seconds while a batch runs, reading the file included.
 STALE_AFTER = timedelta(seconds=120)
@@ -508,6 +512,8 @@ class Row:
     keys: list[tuple[str, str]] = field(default_factory=list)
     # The 联系人 columns: {"name": …, "title": …}, empty when the row names nobody.
     contact: dict[str, str] = field(default_factory=dict)
+    # Where the customer is (finder.place_of): a name alone does not match a customer of another place.
+    place: Place = ("", "")
 
 
 @dataclass
@@ -622,7 +628,8 @@ async def check_row(
     if issues:
         return None, issues
     values["name_key"] = normalize.name_key(values["name"])
-    return Row(number, values, _keys(values), contact), []
+    place = place_of(values.get("name", ""), values.get("province", ""), values.get("city", ""))
+    return Row(number, values, _keys(values), contact, place), []
 
 
 def _formula(number: int, header: str, text: str) -> Issue:
@@ -683,7 +690,9 @@ async def check_sheet(sheet: reader.Reading, mapping: list[str], policy: str) ->
     memo: dict[Any, Any] = {}
     rows: list[Row] = []
     issues: list[Issue] = []
-    first_seen: dict[tuple[str, str], tuple[int, str]] = {}
+    # For each key, the earlier rows bearing it that tell each other apart (a name in several places, or with
+    # several mobiles), at most SEEN_PER_KEY: (row number, mobile, place).
+    first_seen: dict[tuple[str, str], list[tuple[int, str, Place]]] = {}
     total = repeated = invalid = 0
     async for part in sheet.parts:
         for number, cells in part:
@@ -696,11 +705,13 @@ async def check_sheet(sheet: reader.Reading, mapping: list[str], policy: str) ->
                 issues.extend(problems)
                 invalid += 1
                 continue
+            mobile = row.values.get("mobile", "")
             earlier = next(
                 (
-                    first_seen[key][0]
+                    seen[0]
                     for key in row.keys
-                    if key in first_seen and not _other_mobile(key[0], row.values.get("mobile", ""), first_seen[key][1])
+                    for seen in first_seen.get(key, ())
+                    if not _told_apart(key[0], mobile, row.place, seen[1], seen[2])
                 ),
                 None,
             )
@@ -709,7 +720,9 @@ async def check_sheet(sheet: reader.Reading, mapping: list[str], policy: str) ->
                 issues.append(Issue(number, "", "", _("Same customer as row %(n)s of the file.", n=earlier)))
                 continue
             for key in row.keys:
-                first_seen.setdefault(key, (number, row.values.get("mobile", "")))
+                seen = first_seen.setdefault(key, [])
+                if len(seen) < SEEN_PER_KEY:
+                    seen.append((number, mobile, row.place))
             rows.append(row)
     return Checked(total, rows, issues, repeated, invalid)
 
@@ -968,12 +981,13 @@ class _Writer:
             # (row, customer id) of the people to add as contacts of customers already in Kehu.
             new_contacts: list[tuple[Row, int]] = []
             for row in rows:
+                mobile = row.values.get("mobile", "")
                 match = next(
                     (
-                        (existing[key], key[0])
+                        (customer, key[0])
                         for key in _row_keys(row)
-                        if key in existing
-                        and not _other_mobile(key[0], row.values.get("mobile", ""), existing[key]["mobile"])
+                        for customer in existing.get(key, ())
+                        if not _told_apart(key[0], mobile, row.place, customer["mobile"], _place_of_customer(customer))
                     ),
                     None,
                 )
@@ -1124,21 +1138,28 @@ _CONTACT_DEFAULTS: dict[str, Any] = {
 }
 
 
-async def _contact_names(existing: dict[tuple[str, str], dict[str, Any]], rows: list[Row]) -> dict[int, set[str]]:
+async def _contact_names(existing: dict[tuple[str, str], list[dict[str, Any]]], rows: list[Row]) -> dict[int, set[str]]:
     """The names of the live contacts of the matched customers, when any row names a contact."""
     if not any(row.contact for row in rows):
         return {}
-    ids = sorted({customer["id"] for customer in existing.values()})
+    ids = sorted({customer["id"] for candidates in existing.values() for customer in candidates})
     names: dict[int, set[str]] = {}
     for contact in await select_in(Contact, ["customer", "name"], "customer", ids):
         names.setdefault(contact["customer"], set()).add(contact["name"])
     return names
 
 
-def _other_mobile(key: str, mobile: str, other: str) -> bool:
-    """A name alone does not make two customers one when each has a mobile and they differ: the water bureaus
-    of two cities share the name 水务局 once the city is dropped."""
-    return key == "name_key" and bool(mobile) and bool(other) and mobile != other
+def _told_apart(key: str, mobile: str, place: Place, other_mobile: str, other_place: Place) -> bool:
+    """A name alone does not make two customers one when each has a mobile and they differ, or when they are in
+    two different cities or provinces: the water bureaus of two cities share the name 水务局 once the city is
+    dropped, and 北海天泽置业 is not 昆明天泽置业."""
+    if key != "name_key":
+        return False
+    return bool(mobile and other_mobile and mobile != other_mobile) or elsewhere(place, other_place)
+
+
+def _place_of_customer(customer: dict[str, Any]) -> Place:
+    return place_of(customer["name"], customer["province"], customer["city"])
 
 
 def _row_keys(row: Row) -> list[tuple[str, str]]:
@@ -1152,27 +1173,41 @@ def _row_keys(row: Row) -> list[tuple[str, str]]:
     return keys
 
 
-async def _existing(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Live customers matching any key of these rows, by key; the oldest customer when several match."""
+async def _existing(rows: list[Row]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Live customers matching any key of these rows, by key: for a mobile, email or WeChat the oldest customer
+    bearing it; for a name, the oldest in each place the rows are in (and the oldest without a city), or the
+    oldest of all for a row whose place is unknown."""
     wanted: dict[str, set[str]] = {"mobile": set(), "email": set(), "wechat": set(), "name_key": set()}
+    # (name key, city as a customer's city field may spell it), "" for no city.
+    placed: set[tuple[str, str]] = set()
     for row in rows:
         for name, value in row.keys:
-            wanted[name].add(value)
+            if name == "name_key" and row.place[1]:
+                placed.update((value, city) for city in (*city_spellings(row.place[1]), ""))
+            else:
+                wanted[name].add(value)
     columns = ["id", "name", "owner", *(name for name in _UPDATABLE if name != "name")]
-    found: dict[tuple[str, str], dict[str, Any]] = {}
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for name, values in wanted.items():
         if values:
             # Only the oldest customer of a key counts: a name such as 公路局 is shared by dozens of customers, and
             # reading them all for every row that bears it made a large import's check grow with its square.
             for customer in await select_in(Customer, columns, name, sorted(values), oldest=True):
-                found.setdefault((name, customer[name]), customer)
+                found.setdefault((name, customer[name]), [customer])
+    if placed:
+        for customer in await select_in(Customer, columns, ("name_key", "city"), sorted(placed), oldest=True):
+            candidates = found.setdefault(("name_key", customer["name_key"]), [])
+            if all(known["id"] != customer["id"] for known in candidates):
+                candidates.append(customer)
+        for candidates in found.values():
+            candidates.sort(key=lambda customer: customer["id"])
     if wanted["mobile"]:
-        contacts = await select_in(Contact, ["customer", "mobile"], "mobile", sorted(wanted["mobile"]))
+        contacts = await select_in(Contact, ["customer", "mobile"], "mobile", sorted(wanted["mobile"]), given=True)
         ids = sorted({contact["customer"] for contact in contacts})
         customers = {customer["id"]: customer for customer in await select_in(Customer, columns, "id", ids)}
         for contact in sorted(contacts, key=lambda item: item["customer"]):
             if contact["customer"] in customers:
-                found.setdefault(("contact_mobile", contact["mobile"]), customers[contact["customer"]])
+                found.setdefault(("contact_mobile", contact["mobile"]), [customers[contact["customer"]]])
     return found
 
 
