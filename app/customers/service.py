@@ -908,10 +908,6 @@ class Duplicate:
     visible: bool
 
 
-def _place_fields(row: dict[str, Any]) -> dict[str, str]:
-    return {"name": row["name"], "province": row["province"], "city": row["city"]}
-
-
 async def find_duplicates(
     user: CurrentUser,
     *,
@@ -931,36 +927,37 @@ async def find_duplicates(
     email = normalize.normalise_email(email)
     wechat = normalize.normalise_wechat(wechat)
     key = normalize.name_key(name) if name.strip() else ""
-    tests: list[tuple[Any, str]] = []
+    # (clause, reason, whether it is by name): a similar name counts only in the same place.
+    tests: list[tuple[Any, str, bool]] = []
     if mobile:
-        tests.append((Customer.mobile == mobile, _("same mobile")))
+        tests.append((Customer.mobile == mobile, _("same mobile"), False))
         tests.append(
             (
                 Customer.id.is_in(
                     Contact.select(Contact.customer).where(Contact.mobile == mobile, Contact.deleted_at.is_null())
                 ),
                 _("same mobile as a contact"),
+                False,
             )
         )
     if email:
-        tests.append((Customer.email == email, _("same email")))
+        tests.append((Customer.email == email, _("same email"), False))
     if wechat:
-        tests.append((Customer.wechat == wechat, _("same WeChat")))
+        tests.append((Customer.wechat == wechat, _("same WeChat"), False))
     try:
         province = normalise_province(province)
     except ValueError:
         province = ""
     place = finder.place_of(name, province, city.strip())
-    by_name = _("similar name")
     if len(key) >= 2:
         same_name = Customer.name_key == key
         if place[1]:
             same_name &= Customer.city.is_in([*finder.city_spellings(place[1]), ""])
-        tests.append((same_name, by_name))
+        tests.append((same_name, _("similar name"), True))
     if not tests:
         return []
     found: dict[int, Duplicate] = {}
-    for clause, reason in tests:
+    for clause, reason, by_name in tests:
         query = Customer.select(
             Customer.id,
             Customer.name,
@@ -972,9 +969,11 @@ async def find_duplicates(
         ).where(clause, Customer.deleted_at.is_null())
         if exclude_id:
             query = query.where(Customer.id != exclude_id)
-        rows = await query.limit(50)
-        if reason == by_name:
-            rows = [row for row in rows if not finder.elsewhere(place, finder.place_of(**_place_fields(row)))]
+        if by_name:
+            # More are read, as some may turn out to be elsewhere by the place their name opens with.
+            rows = [row for row in await query.limit(50) if not finder.elsewhere(place, finder.place_of_record(row))]
+        else:
+            rows = await query.limit(10)
         for row in rows[:10]:
             if row["id"] not in found:
                 visible = user.is_supervisor or row["owner"] in (None, user.account_id)

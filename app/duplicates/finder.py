@@ -181,6 +181,11 @@ def place_of(name: str, province: str = "", city: str = "") -> Place:
     return province or (known[0] if known else "") or named_province, named_city
 
 
+def place_of_record(record: dict[str, str]) -> Place:
+    """`place_of` a customer row that has its name, province and city."""
+    return place_of(record["name"], record["province"], record["city"])
+
+
 def elsewhere(one: Place, other: Place) -> bool:
     """True when two places cannot be one: two different cities, or two different provinces."""
     return bool(one[1] and other[1] and one[1] != other[1]) or bool(one[0] and other[0] and one[0] != other[0])

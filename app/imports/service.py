@@ -24,7 +24,7 @@ from app.customers import normalize
 from app.customers.service import FIELDS, FormErrors, NotVisible, clean_field
 from app.customers.tables import Contact, Customer, Kind, Origin
 from app.db import insert_rows, is_sqlite, select_in, transaction
-from app.duplicates.finder import Place, city_spellings, elsewhere, place_of
+from app.duplicates.finder import Place, city_spellings, elsewhere, place_of, place_of_record
 from app.i18n import _
 from app.imports import reader
 from app.imports.tables import ImportBatch, ImportFile, ImportIssue, ImportRecord, ImportTemplate, Policy, Status
@@ -987,7 +987,7 @@ class _Writer:
                         (customer, key[0])
                         for key in _row_keys(row)
                         for customer in existing.get(key, ())
-                        if not _told_apart(key[0], mobile, row.place, customer["mobile"], _place_of_customer(customer))
+                        if not _told_apart(key[0], mobile, row.place, customer["mobile"], place_of_record(customer))
                     ),
                     None,
                 )
@@ -1156,10 +1156,6 @@ def _told_apart(key: str, mobile: str, place: Place, other_mobile: str, other_pl
     if key != "name_key":
         return False
     return bool(mobile and other_mobile and mobile != other_mobile) or elsewhere(place, other_place)
-
-
-def _place_of_customer(customer: dict[str, Any]) -> Place:
-    return place_of(customer["name"], customer["province"], customer["city"])
 
 
 def _row_keys(row: Row) -> list[tuple[str, str]]:
